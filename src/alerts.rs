@@ -1,0 +1,101 @@
+//! cadbridge's own alerts for the operator (deliveries that failed for good,
+//! repeated bad keys), posted as summaries to the Discord log channel.
+
+use tokio::sync::mpsc;
+
+/// Something the operator should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alert {
+    /// A delivery failed for good or expired.
+    DeadLetter {
+        destination: String,
+        event_id: i64,
+        event_type: String,
+        reason: String,
+    },
+    /// Events refused for a missing or wrong key.
+    BadKey { source: String },
+}
+
+/// The sending side; cheap to clone. Alerts never block delivery: when the
+/// queue is full they are dropped (each is logged where it is raised).
+#[derive(Clone)]
+pub struct Alerts(mpsc::Sender<Alert>);
+
+impl Alerts {
+    pub fn channel() -> (Self, mpsc::Receiver<Alert>) {
+        let (tx, rx) = mpsc::channel(1024);
+        (Self(tx), rx)
+    }
+
+    pub fn raise(&self, alert: Alert) {
+        let _ = self.0.try_send(alert);
+    }
+}
+
+/// One message's worth of alerts, grouped: "3 dead letters for relay:X
+/// (EVENT_911 ×2, EVENT_UNIT_STATUS ×1): HTTP 400".
+pub fn summarize(alerts: &[Alert]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut dead: BTreeMap<&str, (BTreeMap<&str, usize>, Vec<&str>)> = BTreeMap::new();
+    let mut bad_keys: BTreeMap<&str, usize> = BTreeMap::new();
+    for alert in alerts {
+        match alert {
+            Alert::DeadLetter {
+                destination,
+                event_type,
+                reason,
+                ..
+            } => {
+                let entry = dead.entry(destination).or_default();
+                *entry.0.entry(event_type).or_default() += 1;
+                if !entry.1.contains(&reason.as_str()) && entry.1.len() < 3 {
+                    entry.1.push(reason);
+                }
+            }
+            Alert::BadKey { source } => *bad_keys.entry(source).or_default() += 1,
+        }
+    }
+    let mut lines = Vec::new();
+    for (destination, (types, reasons)) in dead {
+        let total: usize = types.values().sum();
+        let types: Vec<String> = types.iter().map(|(t, n)| format!("{t} ×{n}")).collect();
+        lines.push(format!(
+            "{total} event(s) could not be delivered to {destination} ({}): {}",
+            types.join(", "),
+            reasons.join("; ")
+        ));
+    }
+    for (source, n) in bad_keys {
+        lines.push(format!(
+            "{n} event(s) refused for a wrong or missing key from {source}"
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_dead_letters_becomes_one_line_per_destination() {
+        let dead = |id, t: &str| Alert::DeadLetter {
+            destination: "relay:http://game".into(),
+            event_id: id,
+            event_type: t.into(),
+            reason: "HTTP 400".into(),
+        };
+        let lines = summarize(&[
+            dead(1, "EVENT_911"),
+            dead(2, "EVENT_911"),
+            dead(3, "EVENT_UNIT_STATUS"),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "3 event(s) could not be delivered to relay:http://game (EVENT_911 ×2, EVENT_UNIT_STATUS ×1): HTTP 400"
+            ]
+        );
+    }
+}

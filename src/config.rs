@@ -1,0 +1,433 @@
+//! Settings, read once at start-up from the environment (and `.env`).
+//!
+//! Every variable is documented in `.env.example`. A missing or malformed
+//! value stops the program with a message naming the variable and what it
+//! expects; secrets are never echoed back.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A value that must never reach a log line or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("Secret(<empty>)")
+        } else {
+            f.write_str("Secret(<redacted>)")
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The kinds of event that each have their own Discord channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteKind {
+    Emergency911,
+    Dispatch,
+    Units,
+    Panic,
+    Records,
+    Other,
+    Log,
+}
+
+impl RouteKind {
+    pub const ALL: [RouteKind; 7] = [
+        RouteKind::Emergency911,
+        RouteKind::Dispatch,
+        RouteKind::Units,
+        RouteKind::Panic,
+        RouteKind::Records,
+        RouteKind::Other,
+        RouteKind::Log,
+    ];
+
+    /// The environment variable that sets this kind's channel.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            RouteKind::Emergency911 => "DISCORD_CHANNEL_911",
+            RouteKind::Dispatch => "DISCORD_CHANNEL_DISPATCH",
+            RouteKind::Units => "DISCORD_CHANNEL_UNITS",
+            RouteKind::Panic => "DISCORD_CHANNEL_PANIC",
+            RouteKind::Records => "DISCORD_CHANNEL_RECORDS",
+            RouteKind::Other => "DISCORD_CHANNEL_OTHER",
+            RouteKind::Log => "DISCORD_CHANNEL_LOG",
+        }
+    }
+
+    /// The short name used in settings and slash commands.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteKind::Emergency911 => "911",
+            RouteKind::Dispatch => "dispatch",
+            RouteKind::Units => "units",
+            RouteKind::Panic => "panic",
+            RouteKind::Records => "records",
+            RouteKind::Other => "other",
+            RouteKind::Log => "log",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// The Discord side of the configuration.
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    /// Empty: Discord is off and messages are written to the log instead.
+    pub token: Secret,
+    pub guild_id: Option<u64>,
+    pub channels: HashMap<RouteKind, u64>,
+    pub role_911: Option<u64>,
+    pub role_panic: Option<u64>,
+    pub role_priority1: Option<u64>,
+    /// Where REST and gateway discovery go; `None` is discord.com.
+    pub api_base: Option<String>,
+}
+
+impl DiscordConfig {
+    pub fn enabled(&self) -> bool {
+        !self.token.is_empty()
+    }
+}
+
+/// The relay to the game server(s).
+#[derive(Debug, Clone)]
+pub struct ForwardConfig {
+    pub urls: Vec<String>,
+    /// Initial state of the switch; the stored value wins once changed.
+    pub enabled: bool,
+    pub timeout: Duration,
+    /// Delay before retry n (1-based); the last entry repeats.
+    pub retry_schedule: Vec<Duration>,
+    pub max_age: Duration,
+    pub echo_window: Duration,
+}
+
+/// Everything cadbridge reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_key: Secret,
+    pub listen_addr: SocketAddr,
+    pub database_url: String,
+    pub database_busy_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub log_format: LogFormat,
+    pub retention_days: u32,
+    pub discord: DiscordConfig,
+    pub forward: ForwardConfig,
+}
+
+/// A setting that is missing or does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            var,
+            problem: problem.into(),
+        }
+    }
+}
+
+pub const DEFAULT_RETRY_SCHEDULE: &str = "1s,5s,15s,30s,1m,2m,5m";
+
+impl Config {
+    /// Reads the process environment (after `.env` has been loaded).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any source of variables; empty values
+    /// count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let api_key = env.get("SONORAN_API_KEY").ok_or_else(|| {
+            ConfigError::new(
+                "SONORAN_API_KEY",
+                "required: the community API key every event carries",
+            )
+        })?;
+
+        let mut channels = HashMap::new();
+        for kind in RouteKind::ALL {
+            if let Some(id) = env.parse_opt(kind.env_var(), "a Discord channel id (a number)", parse_id)? {
+                channels.insert(kind, id);
+            }
+        }
+
+        let discord = DiscordConfig {
+            token: Secret::new(env.get("DISCORD_TOKEN").unwrap_or_default()),
+            guild_id: env.parse_opt("DISCORD_GUILD_ID", "a Discord guild id (a number)", parse_id)?,
+            channels,
+            role_911: env.parse_opt("DISCORD_ROLE_911", "a Discord role id (a number)", parse_id)?,
+            role_panic: env.parse_opt("DISCORD_ROLE_PANIC", "a Discord role id (a number)", parse_id)?,
+            role_priority1: env.parse_opt(
+                "DISCORD_ROLE_PRIORITY1",
+                "a Discord role id (a number)",
+                parse_id,
+            )?,
+            api_base: env.parse_opt("DISCORD_API_BASE", "an http(s):// URL", parse_url)?,
+        };
+
+        let forward = ForwardConfig {
+            urls: env.parse_or("FORWARD_URLS", "comma-separated http(s):// URLs", "", |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(parse_url)
+                    .collect::<Option<Vec<_>>>()
+            })?,
+            enabled: env.parse_or("FORWARD_ENABLED", "true or false", "true", parse_bool)?,
+            timeout: env.parse_or("FORWARD_TIMEOUT", "a duration such as 5s", "5s", parse_duration)?,
+            retry_schedule: env.parse_or(
+                "FORWARD_RETRY_SCHEDULE",
+                "comma-separated durations such as 1s,5s,1m",
+                DEFAULT_RETRY_SCHEDULE,
+                parse_schedule,
+            )?,
+            max_age: env.parse_or("FORWARD_MAX_AGE", "a duration such as 15m", "15m", parse_duration)?,
+            echo_window: env.parse_or("ECHO_WINDOW", "a duration such as 60s", "60s", parse_duration)?,
+        };
+
+        Ok(Self {
+            api_key: Secret::new(api_key),
+            listen_addr: env.parse_or(
+                "LISTEN_ADDR",
+                "host:port, such as 0.0.0.0:30150",
+                "0.0.0.0:30150",
+                |s| s.parse().ok(),
+            )?,
+            database_url: env
+                .get("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://cadbridge.db".into()),
+            database_busy_timeout: env.parse_or(
+                "DATABASE_BUSY_TIMEOUT",
+                "a duration such as 5s",
+                "5s",
+                parse_duration,
+            )?,
+            max_body_bytes: env.parse_or(
+                "MAX_BODY_BYTES",
+                "a size in bytes, at least 1024",
+                "1048576",
+                |s| s.parse().ok().filter(|n| *n >= 1024),
+            )?,
+            request_timeout: env.parse_or(
+                "REQUEST_TIMEOUT",
+                "a duration such as 10s",
+                "10s",
+                parse_duration,
+            )?,
+            log_format: env.parse_or("LOG_FORMAT", "pretty or json", "pretty", |s| match s {
+                "pretty" => Some(LogFormat::Pretty),
+                "json" => Some(LogFormat::Json),
+                _ => None,
+            })?,
+            retention_days: env.parse_or(
+                "RETENTION_DAYS",
+                "a whole number of days, at least 1",
+                "30",
+                |s| s.parse().ok().filter(|n| *n >= 1),
+            )?,
+            discord,
+            forward,
+        })
+    }
+
+    /// The URL `send-event` posts to by default: the listener on loopback
+    /// when it listens on every interface.
+    pub fn local_event_url(&self) -> String {
+        let addr = self.listen_addr;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        if addr.is_ipv6() && host != "127.0.0.1" {
+            format!("http://[{host}]:{}/sonorancad/event", addr.port())
+        } else {
+            format!("http://{host}:{}/sonorancad/event", addr.port())
+        }
+    }
+}
+
+struct Env<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Env<'_, F> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn parse_opt<T>(
+        &self,
+        var: &'static str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(var) {
+            None => Ok(None),
+            Some(raw) => parse(&raw)
+                .map(Some)
+                .ok_or_else(|| ConfigError::new(var, format!("expected {expected}, got {raw:?}"))),
+        }
+    }
+
+    fn parse_or<T>(
+        &self,
+        var: &'static str,
+        expected: &str,
+        default: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        let raw = self.get(var).unwrap_or_else(|| default.to_string());
+        parse(&raw).ok_or_else(|| ConfigError::new(var, format!("expected {expected}, got {raw:?}")))
+    }
+}
+
+fn parse_id(s: &str) -> Option<u64> {
+    s.parse().ok().filter(|n| *n > 0)
+}
+
+fn parse_url(s: &str) -> Option<String> {
+    let s = s.trim_end_matches('/');
+    let rest = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://"))?;
+    (!rest.is_empty()).then(|| s.to_string())
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A humantime duration: `200ms`, `5s`, `1m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    humantime::parse_duration(s).ok()
+}
+
+fn parse_schedule(s: &str) -> Option<Vec<Duration>> {
+    let steps: Option<Vec<_>> = s.split(',').map(|d| parse_duration(d.trim())).collect();
+    steps.filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn only_the_api_key_is_required() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.listen_addr.to_string(), "0.0.0.0:30150");
+        assert_eq!(cfg.database_url, "sqlite://cadbridge.db");
+        assert_eq!(cfg.max_body_bytes, 1024 * 1024);
+        assert_eq!(cfg.retention_days, 30);
+        assert!(!cfg.discord.enabled());
+        assert!(cfg.forward.urls.is_empty());
+        assert!(cfg.forward.enabled);
+        assert_eq!(cfg.forward.retry_schedule.len(), 7);
+        assert_eq!(cfg.forward.max_age, Duration::from_secs(900));
+        assert_eq!(cfg.local_event_url(), "http://127.0.0.1:30150/sonorancad/event");
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err.var, "SONORAN_API_KEY");
+        let err = config(&[("SONORAN_API_KEY", "  ")]).unwrap_err();
+        assert_eq!(err.var, "SONORAN_API_KEY");
+    }
+
+    #[test]
+    fn a_malformed_value_names_the_variable_and_what_it_expects() {
+        let err = config(&[("SONORAN_API_KEY", "k"), ("LISTEN_ADDR", "nope")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "LISTEN_ADDR: expected host:port, such as 0.0.0.0:30150, got \"nope\""
+        );
+        let err = config(&[("SONORAN_API_KEY", "k"), ("FORWARD_RETRY_SCHEDULE", "1s,soon")]).unwrap_err();
+        assert_eq!(err.var, "FORWARD_RETRY_SCHEDULE");
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_CHANNEL_911", "general")]).unwrap_err();
+        assert_eq!(err.var, "DISCORD_CHANNEL_911");
+        let err = config(&[("SONORAN_API_KEY", "k"), ("FORWARD_URLS", "127.0.0.1:30120")]).unwrap_err();
+        assert_eq!(err.var, "FORWARD_URLS");
+    }
+
+    #[test]
+    fn lists_and_durations_parse() {
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            (
+                "FORWARD_URLS",
+                "http://127.0.0.1:1/sonorancad/event, http://127.0.0.1:2/",
+            ),
+            ("FORWARD_RETRY_SCHEDULE", "200ms,2s"),
+            ("DISCORD_CHANNEL_911", "123"),
+        ])
+        .unwrap();
+        assert_eq!(
+            cfg.forward.urls,
+            ["http://127.0.0.1:1/sonorancad/event", "http://127.0.0.1:2"]
+        );
+        assert_eq!(
+            cfg.forward.retry_schedule,
+            [Duration::from_millis(200), Duration::from_secs(2)]
+        );
+        assert_eq!(cfg.discord.channels.get(&RouteKind::Emergency911), Some(&123));
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "SUPER_SECRET_KEY"),
+            ("DISCORD_TOKEN", "TOKEN_XYZ"),
+        ])
+        .unwrap();
+        let debug = format!("{cfg:?}");
+        assert!(!debug.contains("SUPER_SECRET_KEY"));
+        assert!(!debug.contains("TOKEN_XYZ"));
+        assert!(debug.contains("<redacted>"));
+    }
+}

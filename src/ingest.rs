@@ -1,0 +1,132 @@
+//! What happens to a pushed body between the socket and the `200`: parse the
+//! envelope, check the key, recognise echoes, decide the destinations and
+//! store it all in one transaction.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::config::Secret;
+use crate::event::{CadEvent, Envelope};
+use crate::listener::IngestError;
+use crate::listener::key::key_matches;
+use crate::relay::EchoFilter;
+use crate::store::{Destination, NewEvent, Writer};
+
+/// The outbox destination name of the Discord worker.
+pub const DISCORD_DESTINATION: &str = "discord";
+
+/// The outbox destination name of a relay target.
+pub fn relay_destination(url: &str) -> String {
+    format!("relay:{url}")
+}
+
+/// How an accepted body was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored and queued for delivery.
+    Stored { id: i64 },
+    /// Stored as an echo of a body cadbridge relayed: delivered nowhere.
+    Echo { id: i64 },
+}
+
+/// Shared by every request: the key, the writer and the delivery switches.
+pub struct Ingest {
+    api_key: Secret,
+    writer: Writer,
+    discord: bool,
+    relay_targets: Vec<String>,
+    forwarding: Arc<AtomicBool>,
+    echo: EchoFilter,
+    /// Woken after each commit, so delivery workers need not poll.
+    pub wake: Arc<Notify>,
+}
+
+impl Ingest {
+    /// `discord`: whether a Discord worker takes events from the outbox.
+    pub fn new(
+        api_key: Secret,
+        writer: Writer,
+        discord: bool,
+        relay_targets: Vec<String>,
+        forwarding: Arc<AtomicBool>,
+        echo: EchoFilter,
+    ) -> Self {
+        Self {
+            api_key,
+            writer,
+            discord,
+            relay_targets,
+            forwarding,
+            echo,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Accepts one pushed body, or says why not. Nothing is stored unless
+    /// the answer is `Ok`.
+    pub async fn accept(&self, raw: Bytes, source: Option<SocketAddr>) -> Result<Accepted, IngestError> {
+        let envelope = Envelope::parse(&raw)?;
+        let key_ok = envelope
+            .key
+            .as_deref()
+            .is_some_and(|sent| key_matches(sent, self.api_key.expose()));
+        if !key_ok {
+            tracing::warn!(source = ?source, event_type = %envelope.event_type, "refused an event with a missing or wrong key");
+            return Err(IngestError::InvalidKey);
+        }
+
+        let echo = self.echo.is_echo(&raw);
+        if !echo && let CadEvent::Untyped { reason, .. } = envelope.to_event() {
+            tracing::warn!(event_type = %envelope.event_type, %reason, "event data does not fit the model; storing and relaying it untyped");
+        }
+
+        let destinations = if echo {
+            Vec::new()
+        } else {
+            let relay_state = if self.forwarding.load(Ordering::Relaxed) {
+                "pending"
+            } else {
+                "skipped"
+            };
+            self.discord
+                .then(|| Destination {
+                    name: DISCORD_DESTINATION.to_string(),
+                    state: "pending",
+                })
+                .into_iter()
+                .chain(self.relay_targets.iter().map(|url| Destination {
+                    name: relay_destination(url),
+                    state: relay_state,
+                }))
+                .collect()
+        };
+
+        let id = self
+            .writer
+            .insert(NewEvent {
+                event_type: envelope.event_type.clone(),
+                body: raw,
+                source: source.map(|s| s.to_string()),
+                echo,
+                destinations,
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, event_type = %envelope.event_type, "event not stored; answering 503");
+                IngestError::StoreUnavailable
+            })?;
+
+        if echo {
+            tracing::info!(id, event_type = %envelope.event_type, "recorded an echo of a relayed event");
+            Ok(Accepted::Echo { id })
+        } else {
+            tracing::debug!(id, event_type = %envelope.event_type, "event stored");
+            self.wake.notify_waiters();
+            Ok(Accepted::Stored { id })
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! One worker per relay target: takes the oldest pending event, sends it,
+//! and only moves on once it is delivered or has failed for good, so the
+//! game server sees events in the order they were accepted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::EchoFilter;
+use super::retry::{backoff, retry_after};
+use crate::alerts::{Alert, Alerts};
+use crate::config::ForwardConfig;
+use crate::store::{Store, StoreError, now_ms};
+
+/// What one step of the worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The head event was delivered.
+    Delivered,
+    /// The head event failed and waits for its next attempt.
+    Retrying,
+    /// The head event failed for good, or was too old to send.
+    DeadLettered,
+    /// The head event is not due yet; try again after this long.
+    NotDue(Duration),
+    /// Nothing is waiting.
+    Empty,
+    /// Forwarding is switched off: queued events are held.
+    Paused,
+}
+
+/// How a single attempt ended.
+enum Attempt {
+    Delivered { response: String },
+    Retry { error: String, after: Option<Duration> },
+    Permanent { error: String },
+}
+
+pub struct RelayWorker {
+    store: Store,
+    client: reqwest::Client,
+    url: String,
+    destination: String,
+    config: ForwardConfig,
+    forwarding: Arc<AtomicBool>,
+    echo: EchoFilter,
+    alerts: Alerts,
+}
+
+impl RelayWorker {
+    pub fn new(
+        store: Store,
+        client: reqwest::Client,
+        url: String,
+        config: ForwardConfig,
+        forwarding: Arc<AtomicBool>,
+        echo: EchoFilter,
+        alerts: Alerts,
+    ) -> Self {
+        Self {
+            destination: crate::ingest::relay_destination(&url),
+            store,
+            client,
+            url,
+            config,
+            forwarding,
+            echo,
+            alerts,
+        }
+    }
+
+    /// Runs until `stop` is cancelled; an attempt in flight is finished first.
+    pub async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
+        tracing::info!(target_url = %self.url, "relay worker started");
+        loop {
+            // Registered before looking at the queue, so a commit between
+            // the look and the wait is not missed.
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let wait = match self.try_deliver_head().await {
+                Ok(Outcome::Delivered | Outcome::DeadLettered) => continue,
+                Ok(Outcome::Retrying) => Some(Duration::ZERO),
+                Ok(Outcome::NotDue(after)) => Some(after),
+                Ok(Outcome::Empty | Outcome::Paused) => None,
+                Err(e) => {
+                    tracing::error!(error = %e, target_url = %self.url, "relay queue unreadable; retrying in 1s");
+                    Some(Duration::from_secs(1))
+                }
+            };
+            let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600)));
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = &mut notified => {}
+                _ = sleep => {}
+            }
+        }
+        tracing::info!(target_url = %self.url, "relay worker stopped");
+    }
+
+    /// Looks at the oldest pending event for this target and, if it is due,
+    /// makes one attempt to deliver it.
+    pub async fn try_deliver_head(&self) -> Result<Outcome, StoreError> {
+        if !self.forwarding.load(Ordering::Relaxed) {
+            return Ok(Outcome::Paused);
+        }
+        let Some(row) = sqlx::query(
+            "SELECT o.id, o.attempts, o.next_attempt_at, o.replayed, e.id, e.received_at, e.event_type, e.body
+             FROM outbox o JOIN events e ON e.id = o.event_id
+             WHERE o.destination = ? AND o.state = 'pending'
+             ORDER BY o.id LIMIT 1",
+        )
+        .bind(&self.destination)
+        .fetch_optional(self.store.pool())
+        .await?
+        else {
+            return Ok(Outcome::Empty);
+        };
+        let outbox_id: i64 = row.get(0);
+        let attempts: i64 = row.get(1);
+        let next_attempt_at: i64 = row.get(2);
+        let replayed = row.get::<i64, _>(3) != 0;
+        let event_id: i64 = row.get(4);
+        let received_at: i64 = row.get(5);
+        let event_type: String = row.get(6);
+        let body: Vec<u8> = row.get(7);
+
+        let now = now_ms();
+        if !replayed && now - received_at > self.config.max_age.as_millis() as i64 {
+            let reason = format!(
+                "expired: older than {}",
+                humantime::format_duration(self.config.max_age)
+            );
+            self.finish(outbox_id, "expired", attempts, Some(&reason), None)
+                .await?;
+            tracing::warn!(event_id, %event_type, target_url = %self.url, "relay expired an event too old to send");
+            self.alerts.raise(Alert::DeadLetter {
+                destination: self.destination.clone(),
+                event_id,
+                event_type,
+                reason,
+            });
+            return Ok(Outcome::DeadLettered);
+        }
+        if next_attempt_at > now {
+            return Ok(Outcome::NotDue(Duration::from_millis(
+                (next_attempt_at - now) as u64,
+            )));
+        }
+
+        let attempt = attempts + 1;
+        let span = tracing::info_span!("relay", event_id, %event_type, target_url = %self.url, attempt);
+        self.attempt(outbox_id, attempt, event_id, event_type, body)
+            .instrument(span)
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        outbox_id: i64,
+        attempt: i64,
+        event_id: i64,
+        event_type: String,
+        body: Vec<u8>,
+    ) -> Result<Outcome, StoreError> {
+        // Before sending: the game server may forward it straight back
+        // before it answers us.
+        self.echo.relayed(&body);
+        match self.send(body).await {
+            Attempt::Delivered { response } => {
+                if response.trim() != "ok" {
+                    tracing::warn!(response = %response, "game server accepted the event but answered other than `ok`");
+                }
+                self.finish(outbox_id, "delivered", attempt, None, Some(&response))
+                    .await?;
+                Ok(Outcome::Delivered)
+            }
+            Attempt::Retry { error, after } => {
+                let delay = after.unwrap_or_else(|| backoff(&self.config.retry_schedule, attempt as u32));
+                tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
+                sqlx::query(
+                    "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(attempt)
+                .bind(now_ms() + delay.as_millis() as i64)
+                .bind(&error)
+                .bind(now_ms())
+                .bind(outbox_id)
+                .execute(self.store.pool())
+                .await?;
+                Ok(Outcome::Retrying)
+            }
+            Attempt::Permanent { error } => {
+                tracing::warn!(%error, "relay failed for good; dead-lettered");
+                self.finish(outbox_id, "dead", attempt, Some(&error), None)
+                    .await?;
+                self.alerts.raise(Alert::DeadLetter {
+                    destination: self.destination.clone(),
+                    event_id,
+                    event_type,
+                    reason: error,
+                });
+                Ok(Outcome::DeadLettered)
+            }
+        }
+    }
+
+    async fn send(&self, body: Vec<u8>) -> Attempt {
+        let sent = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(self.config.timeout)
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Attempt::Retry {
+                    error: "timed out".into(),
+                    after: None,
+                };
+            }
+            Err(e) => {
+                return Attempt::Retry {
+                    error: format!("connection failed: {}", without_url(&e)),
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let after = retry_after(
+            response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().take(200).collect();
+        if status.is_success() {
+            Attempt::Delivered { response: text }
+        } else if status == StatusCode::TOO_MANY_REQUESTS {
+            Attempt::Retry {
+                error: format!("HTTP {status}"),
+                after,
+            }
+        } else if status.is_server_error() {
+            Attempt::Retry {
+                error: format!("HTTP {status}"),
+                after: None,
+            }
+        } else {
+            Attempt::Permanent {
+                error: format!("HTTP {status}: {text}"),
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        outbox_id: i64,
+        state: &str,
+        attempts: i64,
+        error: Option<&str>,
+        response: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE outbox SET state = ?, attempts = ?, last_error = COALESCE(?, last_error),
+                 last_response = ?, updated_at = ?, delivered_at = CASE WHEN ? = 'delivered' THEN ? END
+             WHERE id = ?",
+        )
+        .bind(state)
+        .bind(attempts)
+        .bind(error)
+        .bind(response)
+        .bind(now)
+        .bind(state)
+        .bind(now)
+        .bind(outbox_id)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+/// reqwest's error text without the URL (which may carry credentials).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut e = e.to_string();
+    if let Some(i) = e.find(" for url") {
+        e.truncate(i);
+    }
+    e
+}

@@ -1,0 +1,180 @@
+//! The embedded SQLite store: accepted events, the delivery outbox, run-time
+//! settings, the unit roster and the Discord messages later events edit.
+
+mod writer;
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Row};
+
+pub use writer::{Destination, NewEvent, Writer};
+
+/// The store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not commit: {0}")]
+    Commit(String),
+    #[error("the event writer has stopped")]
+    WriterGone,
+}
+
+/// Milliseconds since the Unix epoch: the time unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// An accepted event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub received_at: i64,
+    pub event_type: String,
+    pub body: Vec<u8>,
+    pub echo: bool,
+}
+
+/// A handle on the database: a small pool for reads and occasional writes,
+/// and the connection options the single event writer uses.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    options: SqliteConnectOptions,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database in WAL mode and runs the
+    /// migrations.
+    pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(busy_timeout)
+            .disable_statement_logging();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool, options })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts the single writer task that commits accepted events in groups.
+    pub async fn spawn_writer(&self) -> Result<Writer, StoreError> {
+        // Accepted events are fsynced before they are acknowledged; the
+        // pool's delivery bookkeeping survives a crash of the process
+        // without one (a lost mark costs at most a duplicate delivery).
+        let conn = self
+            .options
+            .clone()
+            .synchronous(SqliteSynchronous::Full)
+            .connect()
+            .await?;
+        Writer::spawn(conn).await
+    }
+
+    /// Whether the database answers a query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let row = sqlx::query("SELECT id, received_at, event_type, body, echo FROM events WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| StoredEvent {
+            id: r.get(0),
+            received_at: r.get(1),
+            event_type: r.get(2),
+            body: r.get(3),
+            echo: r.get::<i64, _>(4) != 0,
+        }))
+    }
+
+    /// All events in acceptance order (operator tooling and tests).
+    pub async fn events(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query("SELECT id, received_at, event_type, body, echo FROM events ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredEvent {
+                id: r.get(0),
+                received_at: r.get(1),
+                event_type: r.get(2),
+                body: r.get(3),
+                echo: r.get::<i64, _>(4) != 0,
+            })
+            .collect())
+    }
+
+    pub async fn setting(&self, key: &str) -> Result<Option<Setting>, StoreError> {
+        let row = sqlx::query("SELECT value, changed_by, changed_at FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Setting {
+            value: r.get(0),
+            changed_by: r.get(1),
+            changed_at: r.get(2),
+        }))
+    }
+
+    pub async fn set_setting(
+        &self,
+        key: &str,
+        value: &str,
+        changed_by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, changed_by, changed_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                 changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(changed_by)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes events received before `cutoff_ms` whose deliveries are all
+    /// finished; returns how many went.
+    pub async fn prune(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM events WHERE received_at < ?1 AND NOT EXISTS (
+                 SELECT 1 FROM outbox o WHERE o.event_id = events.id AND o.state = 'pending')",
+        )
+        .bind(cutoff_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// A stored run-time setting and who changed it last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub value: String,
+    pub changed_by: Option<String>,
+    pub changed_at: i64,
+}

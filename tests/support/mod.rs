@@ -1,0 +1,155 @@
+//! Shared test harness: the real service on 127.0.0.1:0 with a temporary
+//! SQLite file, and fakes for what it talks to.
+#![allow(dead_code)]
+
+pub mod fake_game;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cadbridge::app::Application;
+use cadbridge::config::Config;
+use cadbridge::store::Store;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const KEY: &str = "TEST_API_KEY_7f3c9a12";
+
+/// A running cadbridge.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    pub vars: Vec<(String, String)>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Starts cadbridge with a fresh database and these settings on top of
+    /// the test defaults.
+    pub async fn spawn(vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn_in(dir, vars).await
+    }
+
+    /// Starts cadbridge on the database in `dir`.
+    pub async fn spawn_in(dir: TempDir, vars: Vec<(String, String)>) -> Self {
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("SONORAN_API_KEY".into(), KEY.into()),
+            ("LISTEN_ADDR".into(), "127.0.0.1:0".into()),
+            ("DATABASE_URL".into(), db_url(dir.path())),
+        ]);
+        env.extend(vars.iter().cloned());
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration is valid");
+        let app = Application::build(config).await.expect("cadbridge builds");
+        let addr = app.local_addr();
+        let store = app.store();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            store,
+            client: reqwest::Client::new(),
+            dir,
+            vars,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Posts a body to `/sonorancad/event`; returns the status and answer.
+    pub async fn post(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
+        self.post_to("/sonorancad/event", body).await
+    }
+
+    pub async fn post_to(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the listener answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// Stops gracefully; returns the data directory for a restart.
+    pub async fn stop(mut self) -> (TempDir, Vec<(String, String)>) {
+        let _ = self.stop.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("cadbridge stops within 10s")
+            .unwrap()
+            .unwrap();
+        self.store.pool().close().await;
+        (self.dir, self.vars)
+    }
+
+    /// Stops and starts again on the same database and settings.
+    pub async fn restart(self) -> Self {
+        let (dir, vars) = self.stop().await;
+        Self::spawn_in(dir, vars).await
+    }
+}
+
+pub fn db_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("cadbridge.db").display())
+}
+
+/// The fixture directory of the project.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cad")
+}
+
+/// Every file directly in `tests/fixtures/cad/<sub>`, sorted by name.
+pub fn fixture_files(sub: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir().join(sub))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every event fixture that cadbridge must accept: the valid ones, the
+/// variants, and the unknown type (relayed like any other).
+pub fn accepted_fixtures() -> Vec<PathBuf> {
+    let mut files = fixture_files("");
+    files.extend(fixture_files("variants"));
+    files.push(fixtures_dir().join("invalid/unknown_type.json"));
+    files
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
