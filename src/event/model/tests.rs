@@ -661,9 +661,3 @@ proptest! {
         prop_assert_eq!(ToneTargetType::from_code(code).code(), code);
     }
 }
-#[test]
-fn tmp_print() {
-    println!("{}", serde_json::to_string(&ev("EVENT_UNIT_LOGIN", json!({"unit": unit_json()}))).unwrap_or_default());
-    println!("{}", serde_json::to_string(&ev("EVENT_UNIT_STATUS", json!({"identIds": [1], "status": 9}))).unwrap_or_default());
-    println!("{}", serde_json::to_string(&ev("EVENT_TONE", json!({"playTonesTo": [{"type":1,"value":"x"}]}))).unwrap_or_default());
-}
