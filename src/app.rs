@@ -14,13 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alerts::{self, Alerts};
 use crate::config::Config;
-use crate::ingest::Ingest;
+use crate::control::{Control, FORWARDING_SETTING};
+use crate::ingest::{Ingest, relay_destination};
 use crate::listener::{self, ListenerState};
 use crate::relay::{EchoFilter, RelayWorker};
 use crate::store::{Store, now_ms};
-
-/// The settings key of the relay switch.
-pub const FORWARDING_SETTING: &str = "forwarding";
 
 /// A built service, bound to its port and ready to run.
 pub struct Application {
@@ -65,6 +63,21 @@ impl Application {
             forwarding,
             echo,
         })
+    }
+
+    /// The operator's levers (relay switch, dead letters).
+    pub fn control(&self) -> Control {
+        Control::new(
+            self.store.clone(),
+            self.forwarding.clone(),
+            self.ingest.wake.clone(),
+            self.config
+                .forward
+                .urls
+                .iter()
+                .map(|u| relay_destination(u))
+                .collect(),
+        )
     }
 
     /// The store this application writes to.

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod event;
 pub mod ingest;
 pub mod listener;

@@ -68,7 +68,11 @@ async fn invalid_inputs_are_refused_with_a_reason_and_nothing_is_stored() {
         .into_iter()
         .filter(|p| !p.ends_with("unknown_type.json"))
         .collect();
-    assert_eq!(files.len(), expected.len(), "every refused fixture has an expectation");
+    assert_eq!(
+        files.len(),
+        expected.len(),
+        "every refused fixture has an expectation"
+    );
     for (path, (name, status, reason)) in files.iter().zip(expected) {
         assert!(path.ends_with(name), "{} vs {name}", path.display());
         let (got_status, got_text) = app.post(std::fs::read(path).unwrap()).await;
@@ -81,14 +85,17 @@ async fn invalid_inputs_are_refused_with_a_reason_and_nothing_is_stored() {
 #[tokio::test]
 async fn the_key_is_compared_case_insensitively_and_by_whole_length() {
     let app = TestApp::spawn(&[]).await;
-    let with_key = |key: &str| format!(r#"{{"key":"{key}","type":"EVENT_UNIT_LOGOUT","data":{{"identId":1}}}}"#);
+    let with_key =
+        |key: &str| format!(r#"{{"key":"{key}","type":"EVENT_UNIT_LOGOUT","data":{{"identId":1}}}}"#);
     assert_eq!(app.post(with_key(&KEY.to_lowercase())).await.0, 200);
     assert_eq!(app.post(with_key(&KEY.to_uppercase())).await.0, 200);
     assert_eq!(app.post(with_key(&KEY[..KEY.len() - 1])).await.0, 401);
     assert_eq!(app.post(with_key(&format!("{KEY}0"))).await.0, 401);
     assert_eq!(app.post(with_key("")).await.0, 401);
     assert_eq!(
-        app.post(r#"{"key":42,"type":"EVENT_UNIT_LOGOUT","data":{}}"#).await.0,
+        app.post(r#"{"key":42,"type":"EVENT_UNIT_LOGOUT","data":{}}"#)
+            .await
+            .0,
         401
     );
     assert_eq!(app.store.events().await.unwrap().len(), 2);

@@ -139,7 +139,10 @@ impl FakeGame {
                 return bodies;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("fake game server got {} of {n} bodies within {timeout:?}", self.bodies().len());
+                panic!(
+                    "fake game server got {} of {n} bodies within {timeout:?}",
+                    self.bodies().len()
+                );
             }
         }
     }
@@ -153,7 +156,10 @@ impl FakeGame {
                 return;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("fake game server got {} of {n} requests within {timeout:?}", self.attempts());
+                panic!(
+                    "fake game server got {} of {n} requests within {timeout:?}",
+                    self.attempts()
+                );
             }
         }
     }

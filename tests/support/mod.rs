@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cadbridge::app::Application;
 use cadbridge::config::Config;
+use cadbridge::control::Control;
 use cadbridge::store::Store;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -22,6 +23,7 @@ pub const KEY: &str = "TEST_API_KEY_7f3c9a12";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub store: Store,
+    pub control: Control,
     pub client: reqwest::Client,
     pub dir: TempDir,
     pub vars: Vec<(String, String)>,
@@ -50,6 +52,7 @@ impl TestApp {
         let app = Application::build(config).await.expect("cadbridge builds");
         let addr = app.local_addr();
         let store = app.store();
+        let control = app.control();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -57,6 +60,7 @@ impl TestApp {
         Self {
             addr,
             store,
+            control,
             client: reqwest::Client::new(),
             dir,
             vars,
@@ -85,6 +89,18 @@ impl TestApp {
             .expect("the listener answers");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
+    }
+
+    /// Waits until no outbox row is pending.
+    pub async fn drained(&self, timeout: Duration) {
+        eventually(timeout, "the outbox to drain", || async {
+            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
+                .fetch_one(self.store.pool())
+                .await
+                .unwrap();
+            (pending == 0).then_some(())
+        })
+        .await
     }
 
     /// Stops gracefully; returns the data directory for a restart.
