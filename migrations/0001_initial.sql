@@ -48,12 +48,26 @@ CREATE TABLE units (
     updated_at INTEGER NOT NULL
 );
 
--- Discord messages that later events edit (a 911 call, a dispatch call),
--- keyed by what they show: '911:<callId>', 'dispatch:<callId>'.
-CREATE TABLE discord_messages (
-    card_key   TEXT PRIMARY KEY,
-    channel_id INTEGER NOT NULL,
-    message_id INTEGER,                      -- NULL until Discord has it
-    state      TEXT    NOT NULL,             -- JSON: what the message shows
-    updated_at INTEGER NOT NULL
+-- What the Discord worker shows: one card per embed. A keyed card (a 911
+-- call '911:<callId>', a dispatch call 'dispatch:<callId>') is one message
+-- that later events edit; one-off cards have no key. Cards are posted in
+-- id order, up to 10 to a message under a burst.
+CREATE TABLE discord_cards (
+    id              INTEGER PRIMARY KEY,
+    card_key        TEXT UNIQUE,
+    channel_id      INTEGER NOT NULL,
+    embed           TEXT    NOT NULL,             -- JSON embed as it should look now
+    mentions        TEXT    NOT NULL DEFAULT '[]', -- JSON role ids pinged when posted
+    state           TEXT,                          -- JSON state later events build on
+    message_id      INTEGER,                       -- NULL until Discord has it
+    position        INTEGER NOT NULL DEFAULT 0,    -- index of the embed in its message
+    dirty           INTEGER NOT NULL DEFAULT 1,    -- 1: Discord does not show the latest embed yet
+    version         INTEGER NOT NULL DEFAULT 1,    -- bumped on every change
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,    -- unix milliseconds
+    last_error      TEXT,
+    failed          INTEGER NOT NULL DEFAULT 0,    -- 1: refused by Discord for good
+    updated_at      INTEGER NOT NULL
 );
+CREATE INDEX discord_cards_dirty ON discord_cards (id) WHERE dirty = 1;
+CREATE INDEX discord_cards_message ON discord_cards (message_id);

@@ -12,9 +12,17 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{self, Alerts};
+use crate::alerts::{self, Alert, Alerts};
 use crate::config::Config;
+use crate::config::RouteKind;
 use crate::control::{Control, FORWARDING_SETTING};
+use crate::discord::bot::{self, BotData, GatewayState};
+use crate::discord::embed::{Embed, colors};
+use crate::discord::render::{Card, Roles};
+use crate::discord::rest::Rest;
+use crate::discord::routing::Routing;
+use crate::discord::sender::{Sender, Sink};
+use crate::discord::worker::RenderWorker;
 use crate::ingest::{Ingest, relay_destination};
 use crate::listener::{self, ListenerState};
 use crate::relay::{EchoFilter, RelayWorker};
@@ -28,6 +36,8 @@ pub struct Application {
     ingest: Arc<Ingest>,
     forwarding: Arc<AtomicBool>,
     echo: EchoFilter,
+    routing: Routing,
+    gateway: GatewayState,
 }
 
 impl Application {
@@ -47,11 +57,17 @@ impl Application {
         let ingest = Arc::new(Ingest::new(
             config.api_key.clone(),
             writer,
-            false,
+            true,
             config.forward.urls.clone(),
             forwarding.clone(),
             echo.clone(),
         ));
+        let routing = Routing::load(&store, &config.discord.channels).await?;
+        if !config.discord.enabled() {
+            tracing::warn!(
+                "DISCORD_TOKEN is empty: Discord is off; messages it would post are written to the log"
+            );
+        }
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
@@ -62,6 +78,8 @@ impl Application {
             ingest,
             forwarding,
             echo,
+            routing,
+            gateway: GatewayState::default(),
         })
     }
 
@@ -119,18 +137,89 @@ impl Application {
             );
             tasks.spawn(worker.run(self.ingest.wake.clone(), stop.clone()));
         }
-        tasks.spawn(log_alerts(alert_rx, stop.clone()));
+        let discord = &self.config.discord;
+        let cards_ready = Arc::new(tokio::sync::Notify::new());
+        let roles = Roles {
+            role_911: discord.role_911,
+            role_panic: discord.role_panic,
+            role_priority1: discord.role_priority1,
+        };
+        let renderer = RenderWorker::load(
+            self.store.clone(),
+            self.routing.clone(),
+            roles,
+            discord.enabled(),
+            cards_ready.clone(),
+        )
+        .await
+        .context("loading the unit roster")?;
+        tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
+        let sink = if discord.enabled() {
+            Sink::Rest(Rest::new(Arc::new(bot::http(discord))))
+        } else {
+            Sink::Log
+        };
+        tasks.spawn(
+            Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
+        );
+        if discord.enabled() {
+            let data = BotData {
+                control: self.control(),
+                routing: self.routing.clone(),
+                store: self.store.clone(),
+                ingest: self.ingest.clone(),
+                api_key: self.config.api_key.clone(),
+                started: std::time::Instant::now(),
+                gateway: self.gateway.clone(),
+            };
+            tasks.spawn(bot::run(discord.clone(), data, stop.clone()));
+        }
+        tasks.spawn(report_alerts(
+            alert_rx,
+            self.store.clone(),
+            self.routing.clone(),
+            discord.enabled(),
+            cards_ready,
+            stop.clone(),
+        ));
         tasks.spawn(prune(
             self.store.clone(),
             self.config.retention_days,
             stop.clone(),
         ));
 
+        let mut destinations = vec![crate::ingest::DISCORD_DESTINATION.to_string()];
+        destinations.extend(self.config.forward.urls.iter().map(|u| relay_destination(u)));
         let state = ListenerState {
             ingest: self.ingest.clone(),
             store: self.store.clone(),
+            gateway: self.gateway.clone(),
+            discord_on: discord.enabled(),
+            destinations: Arc::new(destinations),
         };
-        let app = listener::router(state, self.config.max_body_bytes, self.config.request_timeout);
+        crate::telemetry::metrics::handle();
+        if let Some(addr) = self.config.metrics_addr {
+            let metrics_listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding METRICS_ADDR {addr}"))?;
+            tracing::info!(%addr, "serving /metrics");
+            let app = listener::metrics_router(state.clone());
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
+        let app = listener::router(
+            state,
+            self.config.max_body_bytes,
+            self.config.request_timeout,
+            self.config.metrics_addr.is_none(),
+        );
         tracing::info!(addr = %self.local_addr(), "listening for Sonoran CAD push events");
         let served = axum::serve(
             self.listener,
@@ -146,8 +235,16 @@ impl Application {
     }
 }
 
-/// Writes alerts to the log, a summary per burst.
-async fn log_alerts(mut rx: tokio::sync::mpsc::Receiver<alerts::Alert>, stop: CancellationToken) {
+/// Reports alerts, a summary per burst: to the Discord log channel when
+/// there is one, and always to the log.
+async fn report_alerts(
+    mut rx: tokio::sync::mpsc::Receiver<Alert>,
+    store: Store,
+    routing: Routing,
+    discord_on: bool,
+    cards_ready: Arc<tokio::sync::Notify>,
+    stop: CancellationToken,
+) {
     let mut burst = Vec::new();
     loop {
         tokio::select! {
@@ -162,10 +259,35 @@ async fn log_alerts(mut rx: tokio::sync::mpsc::Receiver<alerts::Alert>, stop: Ca
         while let Ok(alert) = rx.try_recv() {
             burst.push(alert);
         }
-        for line in alerts::summarize(&burst) {
+        let lines = alerts::summarize(&burst);
+        burst.clear();
+        for line in &lines {
             tracing::warn!(alert = %line, "cadbridge alert");
         }
-        burst.clear();
+        let Some(channel) = routing.channel(RouteKind::Log).filter(|_| discord_on) else {
+            continue;
+        };
+        let card = Card {
+            kind: RouteKind::Log,
+            key: None,
+            embed: Embed::new()
+                .title("⚠️ cadbridge alert")
+                .description(lines.join("\n"))
+                .color(colors::AMBER)
+                .fit(),
+            mentions: Vec::new(),
+            state: None,
+        };
+        let stored = async {
+            let mut tx = store.pool().begin().await?;
+            crate::discord::cards::upsert(&mut tx, &card, channel).await?;
+            tx.commit().await?;
+            Ok::<_, crate::store::StoreError>(())
+        };
+        match stored.await {
+            Ok(()) => cards_ready.notify_one(),
+            Err(e) => tracing::error!(error = %e, "could not queue an alert for Discord"),
+        }
     }
 }
 

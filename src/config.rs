@@ -140,6 +140,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub log_format: LogFormat,
+    /// A separate address for `/metrics`; `None`: on the main listener.
+    pub metrics_addr: Option<SocketAddr>,
     pub retention_days: u32,
     pub discord: DiscordConfig,
     pub forward: ForwardConfig,
@@ -255,6 +257,9 @@ impl Config {
                 "pretty" => Some(LogFormat::Pretty),
                 "json" => Some(LogFormat::Json),
                 _ => None,
+            })?,
+            metrics_addr: env.parse_opt("METRICS_ADDR", "host:port, such as 127.0.0.1:9150", |s| {
+                s.parse().ok()
             })?,
             retention_days: env.parse_or(
                 "RETENTION_DAYS",

@@ -15,6 +15,7 @@ use crate::listener::IngestError;
 use crate::listener::key::key_matches;
 use crate::relay::EchoFilter;
 use crate::store::{Destination, NewEvent, Writer};
+use crate::telemetry::metrics;
 
 /// The outbox destination name of the Discord worker.
 pub const DISCORD_DESTINATION: &str = "discord";
@@ -69,13 +70,29 @@ impl Ingest {
     /// Accepts one pushed body, or says why not. Nothing is stored unless
     /// the answer is `Ok`.
     pub async fn accept(&self, raw: Bytes, source: Option<SocketAddr>) -> Result<Accepted, IngestError> {
-        let envelope = Envelope::parse(&raw)?;
+        self.accept_with(raw, source, true).await
+    }
+
+    /// Accepts a test event made by `/test911`: shown in Discord, never
+    /// relayed to the game.
+    pub async fn accept_test(&self, raw: Bytes) -> Result<Accepted, IngestError> {
+        self.accept_with(raw, None, false).await
+    }
+
+    async fn accept_with(
+        &self,
+        raw: Bytes,
+        source: Option<SocketAddr>,
+        relay: bool,
+    ) -> Result<Accepted, IngestError> {
+        let envelope = Envelope::parse(&raw).inspect_err(|_| metrics::event_received("", "bad_request"))?;
         let key_ok = envelope
             .key
             .as_deref()
             .is_some_and(|sent| key_matches(sent, self.api_key.expose()));
         if !key_ok {
             tracing::warn!(source = ?source, event_type = %envelope.event_type, "refused an event with a missing or wrong key");
+            metrics::event_received("", "bad_key");
             return Err(IngestError::InvalidKey);
         }
 
@@ -98,10 +115,15 @@ impl Ingest {
                     state: "pending",
                 })
                 .into_iter()
-                .chain(self.relay_targets.iter().map(|url| Destination {
-                    name: relay_destination(url),
-                    state: relay_state,
-                }))
+                .chain(
+                    self.relay_targets
+                        .iter()
+                        .filter(|_| relay)
+                        .map(|url| Destination {
+                            name: relay_destination(url),
+                            state: relay_state,
+                        }),
+                )
                 .collect()
         };
 
@@ -117,14 +139,17 @@ impl Ingest {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, event_type = %envelope.event_type, "event not stored; answering 503");
+                metrics::event_received(&envelope.event_type, "store_unavailable");
                 IngestError::StoreUnavailable
             })?;
 
         if echo {
             tracing::info!(id, event_type = %envelope.event_type, "recorded an echo of a relayed event");
+            metrics::event_received(&envelope.event_type, "echo");
             Ok(Accepted::Echo { id })
         } else {
             tracing::debug!(id, event_type = %envelope.event_type, "event stored");
+            metrics::event_received(&envelope.event_type, "accepted");
             self.wake.notify_waiters();
             Ok(Accepted::Stored { id })
         }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod discord;
 pub mod event;
 pub mod ingest;
 pub mod listener;

@@ -20,3 +20,113 @@ pub fn format_from_env() -> LogFormat {
         _ => LogFormat::Pretty,
     }
 }
+
+/// Prometheus metrics: counters and histograms recorded where things
+/// happen, gauges (queue depths, gateway) refreshed on each scrape.
+pub mod metrics {
+    use std::sync::OnceLock;
+
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+    use crate::event::KNOWN_EVENT_TYPES;
+
+    /// Seconds from acceptance to delivery.
+    pub const DELIVERY_LATENCY: &str = "cadbridge_delivery_latency_seconds";
+
+    /// The process-wide recorder, installed on first use.
+    pub fn handle() -> &'static PrometheusHandle {
+        static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+        HANDLE.get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(DELIVERY_LATENCY.into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+                    ],
+                )
+                .expect("valid buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (several apps in one
+            // test process share this one).
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+    }
+
+    /// An event type as a label: known types as they are, anything else
+    /// `other`, so a caller cannot grow the label set without bound.
+    pub fn type_label(event_type: &str) -> &'static str {
+        KNOWN_EVENT_TYPES
+            .iter()
+            .find(|t| **t == event_type)
+            .copied()
+            .unwrap_or("other")
+    }
+
+    /// Counts a pushed body by its outcome: accepted, echo, bad_key,
+    /// bad_request, store_unavailable.
+    pub fn event_received(event_type: &str, outcome: &'static str) {
+        metrics::counter!("cadbridge_events_received_total", "type" => type_label(event_type), "outcome" => outcome)
+            .increment(1);
+    }
+
+    pub fn delivery_attempt(destination: &str) {
+        metrics::counter!("cadbridge_delivery_attempts_total", "destination" => destination.to_string())
+            .increment(1);
+    }
+
+    pub fn delivery_success(destination: &str, latency_secs: f64) {
+        metrics::counter!("cadbridge_delivery_successes_total", "destination" => destination.to_string())
+            .increment(1);
+        metrics::histogram!(DELIVERY_LATENCY, "destination" => destination.to_string()).record(latency_secs);
+    }
+
+    pub fn delivery_failure(destination: &str) {
+        metrics::counter!("cadbridge_delivery_failures_total", "destination" => destination.to_string())
+            .increment(1);
+    }
+
+    /// The text a scrape returns, with the gauges read fresh from the store.
+    pub async fn scrape(
+        store: &crate::store::Store,
+        destinations: &[String],
+        gateway_connected: Option<bool>,
+    ) -> String {
+        use sqlx::Row;
+        let now = crate::store::now_ms();
+        let mut depth: std::collections::HashMap<String, (i64, Option<i64>)> =
+            destinations.iter().map(|d| (d.clone(), (0, None))).collect();
+        let rows = sqlx::query(
+            "SELECT o.destination, COUNT(*), MIN(e.received_at) FROM outbox o JOIN events e ON e.id = o.event_id
+             WHERE o.state = 'pending' GROUP BY o.destination",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap_or_default();
+        for row in rows {
+            depth.insert(row.get(0), (row.get(1), row.get(2)));
+        }
+        if let Ok(row) =
+            sqlx::query("SELECT COUNT(*), MIN(updated_at) FROM discord_cards WHERE dirty = 1 AND failed = 0")
+                .fetch_one(store.pool())
+                .await
+        {
+            depth.insert("discord_messages".into(), (row.get(0), row.get(1)));
+        }
+        for (destination, (count, oldest)) in depth {
+            metrics::gauge!("cadbridge_outbox_depth", "destination" => destination.clone()).set(count as f64);
+            let age = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+            metrics::gauge!("cadbridge_outbox_oldest_age_seconds", "destination" => destination).set(age);
+        }
+        if let Some(connected) = gateway_connected {
+            metrics::gauge!("cadbridge_discord_gateway_connected").set(if connected { 1.0 } else { 0.0 });
+        }
+        handle().render()
+    }
+
+    pub fn dead_letter(destination: &str) {
+        metrics::counter!("cadbridge_dead_letters_total", "destination" => destination.to_string())
+            .increment(1);
+    }
+}

@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::IngestError;
 
+use crate::discord::bot::GatewayState;
 use crate::ingest::Ingest;
 use crate::store::Store;
 
@@ -26,12 +27,28 @@ use crate::store::Store;
 pub struct ListenerState {
     pub ingest: Arc<Ingest>,
     pub store: Store,
+    pub gateway: GatewayState,
+    /// Whether Discord is configured (the gateway gauge is left out if not).
+    pub discord_on: bool,
+    /// Every delivery destination, so an empty queue still shows as 0.
+    pub destinations: Arc<Vec<String>>,
 }
 
 /// The router: `POST /sonorancad/event` (where the CAD posts), `POST /`
-/// (where the FiveM resource forwards), and health probes.
-pub fn router(state: ListenerState, max_body_bytes: usize, request_timeout: Duration) -> Router {
-    Router::new()
+/// (where the FiveM resource forwards), health probes, and `/metrics`
+/// unless it has a listener of its own.
+pub fn router(
+    state: ListenerState,
+    max_body_bytes: usize,
+    request_timeout: Duration,
+    with_metrics: bool,
+) -> Router {
+    let router = if with_metrics {
+        Router::new().route("/metrics", get(metrics))
+    } else {
+        Router::new()
+    };
+    router
         .route("/sonorancad/event", post(receive))
         .route("/", post(receive))
         .route("/healthz", get(|| async { "ok" }))
@@ -54,10 +71,34 @@ async fn receive(
     state.ingest.accept(body, Some(peer)).await.map(|_| "ok")
 }
 
-async fn ready(State(state): State<ListenerState>) -> (StatusCode, &'static str) {
+/// Ready when the database answers; Discord's state is reported but does
+/// not make cadbridge unready (events are still stored and relayed).
+async fn ready(State(state): State<ListenerState>) -> (StatusCode, String) {
+    let discord = state.gateway.describe();
     if state.store.ping().await {
-        (StatusCode::OK, "ready")
+        (
+            StatusCode::OK,
+            format!("ready\ndatabase: ok\ndiscord: {discord}\n"),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready\ndatabase: unreachable\ndiscord: {discord}\n"),
+        )
     }
+}
+
+/// The `/metrics` endpoint alone, for `METRICS_ADDR`.
+pub fn metrics_router(state: ListenerState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
+}
+
+/// Prometheus text format.
+async fn metrics(State(state): State<ListenerState>) -> impl axum::response::IntoResponse {
+    let gateway = state.discord_on.then(|| state.gateway.is_connected());
+    let text = crate::telemetry::metrics::scrape(&state.store, &state.destinations, gateway).await;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
 }

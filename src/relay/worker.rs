@@ -17,6 +17,7 @@ use super::retry::{backoff, retry_after};
 use crate::alerts::{Alert, Alerts};
 use crate::config::ForwardConfig;
 use crate::store::{Store, StoreError, now_ms};
+use crate::telemetry::metrics;
 
 /// What one step of the worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +141,7 @@ impl RelayWorker {
             );
             self.finish(outbox_id, "expired", attempts, Some(&reason), None)
                 .await?;
+            metrics::dead_letter(&self.destination);
             tracing::warn!(event_id, %event_type, target_url = %self.url, "relay expired an event too old to send");
             self.alerts.raise(Alert::DeadLetter {
                 destination: self.destination.clone(),
@@ -157,7 +159,7 @@ impl RelayWorker {
 
         let attempt = attempts + 1;
         let span = tracing::info_span!("relay", event_id, %event_type, target_url = %self.url, attempt);
-        self.attempt(outbox_id, attempt, event_id, event_type, body)
+        self.attempt(outbox_id, attempt, event_id, received_at, event_type, body)
             .instrument(span)
             .await
     }
@@ -167,9 +169,11 @@ impl RelayWorker {
         outbox_id: i64,
         attempt: i64,
         event_id: i64,
+        received_at: i64,
         event_type: String,
         body: Vec<u8>,
     ) -> Result<Outcome, StoreError> {
+        metrics::delivery_attempt(&self.destination);
         // Before sending: the game server may forward it straight back
         // before it answers us.
         self.echo.relayed(&body);
@@ -180,11 +184,13 @@ impl RelayWorker {
                 }
                 self.finish(outbox_id, "delivered", attempt, None, Some(&response))
                     .await?;
+                metrics::delivery_success(&self.destination, (now_ms() - received_at).max(0) as f64 / 1000.0);
                 Ok(Outcome::Delivered)
             }
             Attempt::Retry { error, after } => {
                 let delay = after.unwrap_or_else(|| backoff(&self.config.retry_schedule, attempt as u32));
                 tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
+                metrics::delivery_failure(&self.destination);
                 sqlx::query(
                     "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
                 )
@@ -199,6 +205,8 @@ impl RelayWorker {
             }
             Attempt::Permanent { error } => {
                 tracing::warn!(%error, "relay failed for good; dead-lettered");
+                metrics::delivery_failure(&self.destination);
+                metrics::dead_letter(&self.destination);
                 self.finish(outbox_id, "dead", attempt, Some(&error), None)
                     .await?;
                 self.alerts.raise(Alert::DeadLetter {

@@ -167,7 +167,71 @@ impl Store {
         .bind(cutoff_ms)
         .execute(&self.pool)
         .await?;
+        sqlx::query("DELETE FROM discord_cards WHERE updated_at < ? AND dirty = 0")
+            .bind(cutoff_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// What `/status` shows.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub today_by_type: Vec<(String, i64)>,
+    pub last_event_ms: Option<i64>,
+    pub queues: Vec<QueueDepth>,
+    pub discord_waiting: i64,
+    pub discord_failed: i64,
+}
+
+/// Deliveries waiting and failed for one destination.
+#[derive(Debug, Clone)]
+pub struct QueueDepth {
+    pub destination: String,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+impl Store {
+    /// Counts for `/status`: events since `since_ms` by type, queue depths.
+    pub async fn stats(&self, since_ms: i64) -> Result<Stats, StoreError> {
+        let today_by_type = sqlx::query_as(
+            "SELECT event_type, COUNT(*) FROM events WHERE received_at >= ? AND echo = 0
+             GROUP BY event_type ORDER BY COUNT(*) DESC, event_type",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let last_event_ms = sqlx::query_scalar("SELECT MAX(received_at) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        let queues = sqlx::query(
+            "SELECT destination, SUM(state = 'pending'), SUM(state IN ('dead', 'expired'))
+             FROM outbox GROUP BY destination ORDER BY destination",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| QueueDepth {
+            destination: r.get(0),
+            pending: r.get(1),
+            failed: r.get(2),
+        })
+        .collect();
+        let (discord_waiting, discord_failed) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM discord_cards WHERE dirty = 1 AND failed = 0),
+                    (SELECT COUNT(*) FROM discord_cards WHERE failed = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Stats {
+            today_by_type,
+            last_event_ms,
+            queues,
+            discord_waiting,
+            discord_failed,
+        })
     }
 }
 

@@ -92,6 +92,8 @@ pub struct CommandInvocation {
     /// (poise's `required_permissions` check does not treat ADMINISTRATOR specially).
     pub permissions: u64,
     pub channel_id: u64,
+    /// `data.resolved`, for options that name channels, roles or users.
+    pub resolved: Option<Value>,
 }
 
 impl CommandInvocation {
@@ -105,7 +107,18 @@ impl CommandInvocation {
             user_name: "tester".to_owned(),
             permissions: 0x8,
             channel_id: FakeDiscord::CHANNEL_ID,
+            resolved: None,
         }
+    }
+
+    /// Adds a text channel to `data.resolved`, as Discord does for a channel option.
+    pub fn resolved_channel(mut self, channel_id: u64, name: &str) -> Self {
+        let mut resolved = self.resolved.take().unwrap_or_else(|| json!({"channels": {}}));
+        resolved["channels"][channel_id.to_string()] = json!({
+            "id": channel_id.to_string(), "name": name, "type": 0, "permissions": "2251799813685247"
+        });
+        self.resolved = Some(resolved);
+        self
     }
 
     pub fn options(mut self, options: Value) -> Self {
@@ -669,6 +682,7 @@ fn interaction_payload(inv: &CommandInvocation, interaction_id: u64, token: &str
             "name": inv.name,
             "type": 1,
             "options": inv.options,
+            "resolved": inv.resolved.clone().unwrap_or_else(|| json!({})),
             "guild_id": guild,
         },
         "guild_id": guild,

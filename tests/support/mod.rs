@@ -2,6 +2,7 @@
 //! SQLite file, and fakes for what it talks to.
 #![allow(dead_code)]
 
+pub mod fake_discord;
 pub mod fake_game;
 
 use std::collections::HashMap;
@@ -38,6 +39,14 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self::spawn_in(dir, vars).await
+    }
+
+    /// Starts cadbridge with its Discord side on the fake.
+    pub async fn spawn_with_discord(fake: &fake_discord::FakeDiscord, vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = discord_vars(fake);
+        all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::spawn_in(dir, all).await
     }
 
     /// Starts cadbridge on the database in `dir`.
@@ -125,6 +134,51 @@ impl TestApp {
 
 pub fn db_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("cadbridge.db").display())
+}
+
+/// Channel and role ids the Discord tests route to.
+pub mod ids {
+    pub const CH_911: u64 = 101;
+    pub const CH_DISPATCH: u64 = 102;
+    pub const CH_UNITS: u64 = 103;
+    pub const CH_PANIC: u64 = 104;
+    pub const CH_RECORDS: u64 = 105;
+    pub const CH_OTHER: u64 = 106;
+    pub const CH_LOG: u64 = 107;
+    pub const ROLE_911: u64 = 201;
+    pub const ROLE_PANIC: u64 = 202;
+    pub const ROLE_P1: u64 = 203;
+}
+
+/// Settings that point cadbridge's Discord side at a fake.
+pub fn discord_vars(fake: &fake_discord::FakeDiscord) -> Vec<(String, String)> {
+    use ids::*;
+    [
+        ("DISCORD_TOKEN", "fake-token".to_string()),
+        ("DISCORD_API_BASE", fake.base_url()),
+        (
+            "DISCORD_GUILD_ID",
+            fake_discord::FakeDiscord::GUILD_ID.to_string(),
+        ),
+        ("DISCORD_CHANNEL_911", CH_911.to_string()),
+        ("DISCORD_CHANNEL_DISPATCH", CH_DISPATCH.to_string()),
+        ("DISCORD_CHANNEL_UNITS", CH_UNITS.to_string()),
+        ("DISCORD_CHANNEL_PANIC", CH_PANIC.to_string()),
+        ("DISCORD_CHANNEL_RECORDS", CH_RECORDS.to_string()),
+        ("DISCORD_CHANNEL_OTHER", CH_OTHER.to_string()),
+        ("DISCORD_CHANNEL_LOG", CH_LOG.to_string()),
+        ("DISCORD_ROLE_911", ROLE_911.to_string()),
+        ("DISCORD_ROLE_PANIC", ROLE_PANIC.to_string()),
+        ("DISCORD_ROLE_PRIORITY1", ROLE_P1.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The body of a fixture file.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap()
 }
 
 /// The fixture directory of the project.

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 macro_rules! open_enum {
     (
@@ -14,7 +14,7 @@ macro_rules! open_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )+
             /// A code this program has no name for (communities can customize some).
@@ -152,7 +152,7 @@ open_enum! {
 
 /// A value the wire sends as either an integer or a string (e.g. a
 /// character's record id or DB-sync key, a tone target's value).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum IntOrString {
     Int(i64),

@@ -1,6 +1,6 @@
 //! The structs the typed events carry, and how each is read from JSON.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::enums::{
@@ -12,7 +12,7 @@ use super::read::{
 };
 
 /// EVENT_911: a new 911 call.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Call911Event {
     pub call_id: i64,
@@ -65,7 +65,7 @@ impl Call911Event {
 
 /// A unit (an "identifier"), as in EVENT_UNIT_LOGIN and the `units[]` arrays.
 /// The wire nests most text under `data`; here it is flat.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Unit {
     /// The identifier id (`identId` elsewhere).
@@ -194,7 +194,7 @@ fn short_name(name: &str) -> String {
 }
 
 /// EVENT_UNIT_LOGIN.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UnitLoginEvent {
     pub unit: Unit,
@@ -203,7 +203,7 @@ pub struct UnitLoginEvent {
 }
 
 /// EVENT_UNIT_STATUS, in either of its two shapes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all_fields = "camelCase")]
 pub enum UnitStatusEvent {
     /// `identIds` (or `identId`) with one `status` for all of them.
@@ -213,7 +213,7 @@ pub enum UnitStatusEvent {
 }
 
 /// A note on a dispatch call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {
     /// `12:00:00` in push events, ISO in API responses; kept as sent.
@@ -271,7 +271,7 @@ fn is_blank_string(value: &Value) -> bool {
 
 /// A dispatch call, as in EVENT_DISPATCH_NEW and EVENT_DISPATCH_EDIT.
 /// Missing enum codes read as `Unknown(-1)`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dispatch {
     pub call_id: i64,
@@ -322,7 +322,7 @@ impl Dispatch {
 }
 
 /// EVENT_DISPATCH_NEW / EVENT_DISPATCH_EDIT.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DispatchEvent {
     /// `eventOriginIdent`: the unit whose action triggered the event.
@@ -331,7 +331,7 @@ pub struct DispatchEvent {
 }
 
 /// EVENT_DISPATCH_UNIT_ATTACH / EVENT_DISPATCH_UNIT_DETACH.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachEvent {
     pub origin_ident: Option<i64>,
@@ -342,7 +342,7 @@ pub struct AttachEvent {
 
 /// EVENT_RECORD_ADD / EDIT / REMOVE. The record stays opaque; a few
 /// fields are picked out for display.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordEvent {
     pub id: Option<i64>,
@@ -373,7 +373,7 @@ impl RecordEvent {
 }
 
 /// One entry of EVENT_TONE's `playTonesTo`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToneTarget {
     #[serde(rename = "type")]
@@ -411,7 +411,7 @@ pub(super) fn int_or_string(value: &Value) -> Option<IntOrString> {
 }
 
 /// One station of EVENT_STATION_ALERT's `locations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StationLocation {
     pub name: String,
@@ -436,5 +436,72 @@ impl StationLocation {
             }),
             _ => None,
         }
+    }
+}
+
+/// The worker stores these as JSON and reads them back: nothing may be lost.
+#[cfg(test)]
+mod serde_round_trip {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+    use crate::event::{CadEvent, Envelope};
+
+    fn event(raw: &str) -> CadEvent {
+        Envelope::parse(raw.as_bytes()).unwrap().to_event()
+    }
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) {
+        let json = serde_json::to_string(value).unwrap();
+        let back: T = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, value, "{json}");
+    }
+
+    #[test]
+    fn call_unit_dispatch_and_note_survive_json() {
+        let CadEvent::Call911(call) = event(include_str!("../../../tests/fixtures/cad/EVENT_911.json"))
+        else {
+            panic!("not a 911 call");
+        };
+        round_trip(&call);
+        let CadEvent::UnitLogin(login) =
+            event(include_str!("../../../tests/fixtures/cad/EVENT_UNIT_LOGIN.json"))
+        else {
+            panic!("not a login");
+        };
+        round_trip(&login.unit);
+        round_trip(&login);
+        let CadEvent::DispatchNew(new) = event(include_str!(
+            "../../../tests/fixtures/cad/variants/EVENT_DISPATCH_NEW.notes_array.json"
+        )) else {
+            panic!("not a dispatch");
+        };
+        assert!(!new.dispatch.notes.is_empty());
+        round_trip(&new.dispatch);
+        round_trip(&new.dispatch.notes[0]);
+        round_trip(&new);
+    }
+
+    #[test]
+    fn unknown_codes_and_odd_values_survive_json() {
+        let raw = r#"{"type":"EVENT_DISPATCH_NEW","data":{"dispatch":{"callId":"9","origin":7,
+            "status":"x","priority":-3,"notes":"plain","idents":[1],"metaData":{"a":1,"b":"2","c":null},
+            "updated":"2026-01-01T00:00:00Z"}}}"#;
+        let CadEvent::DispatchNew(new) = event(raw) else {
+            panic!("not a dispatch");
+        };
+        assert_eq!(new.dispatch.origin, CallOrigin::Unknown(7));
+        round_trip(&new.dispatch);
+        let raw = r#"{"type":"EVENT_UNIT_LOGIN","data":{"unit":{"id":5,"status":77,"data":{"page":9,
+            "apiId1":"steam:1"}}}}"#;
+        let CadEvent::UnitLogin(login) = event(raw) else {
+            panic!("not a login");
+        };
+        assert_eq!(login.unit.status, UnitStatus::Unknown(77));
+        round_trip(&login.unit);
+        round_trip(&IntOrString::Str("42".to_owned()));
+        round_trip(&IntOrString::Int(42));
+        round_trip(&Some(RecordType::Unknown(99)));
     }
 }

@@ -1,0 +1,184 @@
+//! Card storage: what each Discord message should show, whether Discord
+//! shows it yet, and the state later events build on.
+
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::embed::Embed;
+use super::render::{Card, CardState};
+use crate::store::{Store, StoreError, now_ms};
+
+/// A card waiting to be posted or edited.
+#[derive(Debug, Clone)]
+pub struct DirtyCard {
+    pub id: i64,
+    pub channel_id: u64,
+    pub message_id: Option<u64>,
+    pub version: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    /// When the card last changed: the start of its delivery latency.
+    pub updated_at: i64,
+    pub embed: Embed,
+    pub mentions: Vec<u64>,
+}
+
+/// A card as part of the message it is shown in.
+#[derive(Debug, Clone)]
+pub struct ShownCard {
+    pub id: i64,
+    pub version: i64,
+    pub embed: Embed,
+    pub mentions: Vec<u64>,
+}
+
+pub async fn load_state(store: &Store, key: &str) -> Result<Option<CardState>, StoreError> {
+    let state: Option<Option<String>> =
+        sqlx::query_scalar("SELECT state FROM discord_cards WHERE card_key = ?")
+            .bind(key)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(state.flatten().and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// Stores a card: a keyed one replaces what its message should show (and is
+/// edited in place once posted); a one-off is queued as a new message.
+pub async fn upsert(
+    tx: &mut Transaction<'_, Sqlite>,
+    card: &Card,
+    channel_id: u64,
+) -> Result<(), StoreError> {
+    let embed = serde_json::to_string(&card.embed).unwrap_or_default();
+    let mentions = serde_json::to_string(&card.mentions).unwrap_or_else(|_| "[]".into());
+    let state = card.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
+    sqlx::query(
+        "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, state, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (card_key) DO UPDATE SET
+             embed = excluded.embed,
+             state = COALESCE(excluded.state, discord_cards.state),
+             mentions = CASE WHEN excluded.mentions = '[]' THEN discord_cards.mentions ELSE excluded.mentions END,
+             dirty = 1, failed = 0, attempts = 0, next_attempt_at = 0,
+             version = discord_cards.version + 1,
+             updated_at = excluded.updated_at",
+    )
+    .bind(card.key.as_deref())
+    .bind(channel_id as i64)
+    .bind(embed)
+    .bind(mentions)
+    .bind(state)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The oldest cards Discord does not show yet, in posting order.
+pub async fn dirty(store: &Store, limit: i64) -> Result<Vec<DirtyCard>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions
+         FROM discord_cards WHERE dirty = 1 AND failed = 0 ORDER BY id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DirtyCard {
+            id: r.get(0),
+            channel_id: r.get::<i64, _>(1) as u64,
+            message_id: r.get::<Option<i64>, _>(2).map(|m| m as u64),
+            version: r.get(3),
+            attempts: r.get(4),
+            next_attempt_at: r.get(5),
+            updated_at: r.get(6),
+            embed: serde_json::from_str(r.get(7)).unwrap_or_default(),
+            mentions: serde_json::from_str(r.get(8)).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Every card shown in one message, in embed order.
+pub async fn in_message(store: &Store, message_id: u64) -> Result<Vec<ShownCard>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, version, embed, mentions FROM discord_cards WHERE message_id = ? ORDER BY position, id",
+    )
+    .bind(message_id as i64)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ShownCard {
+            id: r.get(0),
+            version: r.get(1),
+            embed: serde_json::from_str(r.get(2)).unwrap_or_default(),
+            mentions: serde_json::from_str(r.get(3)).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Records that Discord shows these cards (id, version sent) in `message_id`
+/// (None: Discord is off and they were only logged). A card changed since it
+/// was sent stays dirty and is edited next.
+pub async fn shown(store: &Store, cards: &[(i64, i64)], message_id: Option<u64>) -> Result<(), StoreError> {
+    let mut tx = store.pool().begin().await?;
+    for (position, (id, version)) in cards.iter().enumerate() {
+        sqlx::query(
+            "UPDATE discord_cards SET
+                 message_id = COALESCE(?, message_id), position = CASE WHEN ? IS NULL THEN position ELSE ? END,
+                 dirty = CASE WHEN version = ? THEN 0 ELSE 1 END,
+                 attempts = 0, next_attempt_at = 0, last_error = NULL, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(message_id.map(|m| m as i64))
+        .bind(message_id.map(|m| m as i64))
+        .bind(position as i64)
+        .bind(version)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A failed attempt: retry these cards after `delay_ms`.
+pub async fn retry_later(store: &Store, ids: &[i64], delay_ms: i64, error: &str) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query(
+            "UPDATE discord_cards SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(now_ms() + delay_ms)
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// Discord refused these cards for good.
+pub async fn failed(store: &Store, ids: &[i64], error: &str) -> Result<(), StoreError> {
+    for id in ids {
+        sqlx::query(
+            "UPDATE discord_cards SET failed = 1, dirty = 0, last_error = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .execute(store.pool())
+        .await?;
+    }
+    Ok(())
+}
+
+/// The message is gone (deleted in Discord): its cards are posted afresh.
+pub async fn message_gone(store: &Store, message_id: u64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE discord_cards SET message_id = NULL, position = 0, dirty = 1 WHERE message_id = ?")
+        .bind(message_id as i64)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
