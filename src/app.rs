@@ -44,9 +44,13 @@ impl Application {
     /// Opens the store, runs migrations, starts the event writer and binds
     /// the listener (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::open(&config.database_url, config.database_busy_timeout)
-            .await
-            .with_context(|| format!("opening the database {}", config.database_url))?;
+        let store = Store::open_capped(
+            &config.database_url,
+            config.database_busy_timeout,
+            config.database_max_size,
+        )
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
         let writer = store.spawn_writer().await.context("starting the event writer")?;
         let forwarding = match store.setting(FORWARDING_SETTING).await? {
             Some(s) => s.value == "on",
@@ -205,13 +209,9 @@ impl Application {
             tracing::info!(%addr, "serving /metrics");
             let app = listener::metrics_router(state.clone());
             let stop = stop.clone();
+            let header_timeout = self.config.request_timeout;
             tasks.spawn(async move {
-                let served = axum::serve(metrics_listener, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "the metrics listener failed");
-                }
+                listener::serve(metrics_listener, app, header_timeout, stop.cancelled_owned()).await;
             });
         }
         let app = listener::router(
@@ -221,17 +221,12 @@ impl Application {
             self.config.metrics_addr.is_none(),
         );
         tracing::info!(addr = %self.local_addr(), "listening for Sonoran CAD push events");
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        listener::serve(self.listener, app, self.config.request_timeout, shutdown).await;
 
         stop.cancel();
         while tasks.join_next().await.is_some() {}
         tracing::info!("stopped");
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

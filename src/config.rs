@@ -137,6 +137,9 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     pub database_url: String,
     pub database_busy_timeout: Duration,
+    /// A cap on the database file, in bytes; 0: none. Past it new events
+    /// are refused with 503, as on a full disk.
+    pub database_max_size: u64,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub log_format: LogFormat,
@@ -240,6 +243,12 @@ impl Config {
                 "a duration such as 5s",
                 "5s",
                 parse_duration,
+            )?,
+            database_max_size: env.parse_or(
+                "DATABASE_MAX_SIZE",
+                "a size in bytes (0: no cap)",
+                "0",
+                |s| s.parse().ok(),
             )?,
             max_body_bytes: env.parse_or(
                 "MAX_BODY_BYTES",

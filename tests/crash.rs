@@ -53,7 +53,7 @@ async fn start(dir: &std::path::Path, vars: &[(String, String)]) -> (Child, Stri
 }
 
 fn event(i: usize) -> String {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         format!(
             r#"{{"key":"{KEY}","type":"EVENT_911","data":{{"call":{{"callId":{i},"isEmergency":false,"caller":"Caller {i}x","location":"Loc","description":"d"}}}}}}"#
         )
@@ -167,7 +167,7 @@ async fn sigkill_mid_burst_loses_nothing_that_was_acknowledged() {
     assert!(delivered == stored, "relayed in the order accepted");
 
     // Discord: every acknowledged 911 call is shown.
-    let calls: Vec<usize> = acked.iter().copied().filter(|i| i % 10 == 0).collect();
+    let calls: Vec<usize> = acked.iter().copied().filter(|i| i.is_multiple_of(10)).collect();
     support::eventually(
         Duration::from_secs(90),
         "every acknowledged 911 call in Discord",

@@ -135,7 +135,7 @@ async fn a_status_change_after_a_login_names_the_unit() {
     assert_eq!(app.post(fixture("EVENT_UNIT_LOGIN.json")).await.0, 200);
     assert_eq!(app.post(fixture("EVENT_UNIT_STATUS.json")).await.0, 200);
     let sent = fake.wait_for_messages(2, WAIT).await;
-    let status = sent.iter().filter(|m| m.channel_id == CH_UNITS).last().unwrap();
+    let status = sent.iter().rfind(|m| m.channel_id == CH_UNITS).unwrap();
     let text = all_text(&status.body["embeds"]);
     assert!(text.contains("1-ADAM-12 M. Delgado (LSPD)"), "{text}");
     assert!(text.contains("ENROUTE"), "{text}");

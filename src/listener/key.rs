@@ -31,3 +31,28 @@ mod tests {
         assert!(!key_matches("TEST_API_KEY_7f3c9a13", "TEST_API_KEY_7f3c9a12"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::key_matches;
+
+    proptest! {
+        /// The constant-time check agrees with a plain case-insensitive comparison.
+        #[test]
+        fn agrees_with_a_plain_case_insensitive_comparison(sent in "[ -~]{0,40}", expected in "[ -~]{1,40}") {
+            prop_assert_eq!(key_matches(&sent, &expected), sent.eq_ignore_ascii_case(&expected));
+        }
+
+        #[test]
+        fn any_case_of_the_key_matches(expected in "[A-Za-z0-9_]{1,40}", flips in proptest::collection::vec(any::<bool>(), 40)) {
+            let sent: String = expected
+                .chars()
+                .zip(flips)
+                .map(|(c, f)| if f { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
+                .collect();
+            prop_assert!(key_matches(&sent, &expected));
+        }
+    }
+}

@@ -2,6 +2,9 @@
 
 mod error;
 pub mod key;
+mod serve;
+
+pub use serve::{MAX_CONNECTIONS, serve};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

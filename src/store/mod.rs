@@ -56,13 +56,23 @@ impl Store {
     /// Opens (creating if missing) the database in WAL mode and runs the
     /// migrations.
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        Self::open_capped(url, busy_timeout, 0).await
+    }
+
+    /// As [`Store::open`], with the file capped at `max_bytes` (0: no cap):
+    /// past it writes fail as they would on a full disk.
+    pub async fn open_capped(url: &str, busy_timeout: Duration, max_bytes: u64) -> Result<Self, StoreError> {
+        let mut options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(busy_timeout)
             .disable_statement_logging();
+        if max_bytes > 0 {
+            // SQLite's default page size is 4096 bytes.
+            options = options.pragma("max_page_count", (max_bytes / 4096).max(16).to_string());
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())

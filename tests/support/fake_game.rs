@@ -26,6 +26,8 @@ pub enum Answer {
 #[derive(Default)]
 struct Inner {
     bodies: Vec<Bytes>,
+    /// When each accepted body arrived.
+    arrivals: Vec<std::time::Instant>,
     content_types: Vec<String>,
     /// Every request, answered or not, in arrival order.
     attempts: usize,
@@ -120,6 +122,17 @@ impl FakeGame {
         self.inner.lock().unwrap().bodies.clone()
     }
 
+    /// Accepted bodies with their arrival times, in arrival order.
+    pub fn bodies_with_times(&self) -> Vec<(Bytes, std::time::Instant)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .bodies
+            .iter()
+            .cloned()
+            .zip(inner.arrivals.iter().copied())
+            .collect()
+    }
+
     pub fn content_types(&self) -> Vec<String> {
         self.inner.lock().unwrap().content_types.clone()
     }
@@ -176,6 +189,7 @@ async fn receive(State(fake): State<FakeGame>, headers: HeaderMap, body: Bytes) 
         };
         if let Answer::Ok(_) = answer {
             inner.bodies.push(body);
+            inner.arrivals.push(std::time::Instant::now());
             let ct = headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
