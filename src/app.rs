@@ -38,6 +38,8 @@ pub struct Application {
     echo: EchoFilter,
     routing: Routing,
     gateway: GatewayState,
+    alerts: Alerts,
+    alert_rx: tokio::sync::mpsc::Receiver<Alert>,
 }
 
 impl Application {
@@ -58,6 +60,7 @@ impl Application {
         };
         let forwarding = Arc::new(AtomicBool::new(forwarding));
         let echo = EchoFilter::new(config.forward.echo_window);
+        let (alerts, alert_rx) = Alerts::channel();
         let ingest = Arc::new(Ingest::new(
             config.api_key.clone(),
             writer,
@@ -65,6 +68,7 @@ impl Application {
             config.forward.urls.clone(),
             forwarding.clone(),
             echo.clone(),
+            alerts.clone(),
         ));
         let routing = Routing::load(&store, &config.discord.channels).await?;
         if !config.discord.enabled() {
@@ -84,6 +88,8 @@ impl Application {
             echo,
             routing,
             gateway: GatewayState::default(),
+            alerts,
+            alert_rx,
         })
     }
 
@@ -123,7 +129,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let (alerts, alert_rx) = Alerts::channel();
+        let alerts = self.alerts.clone();
+        let local_addr = self.local_addr();
 
         let client = reqwest::Client::builder()
             .user_agent(concat!("cadbridge/", env!("CARGO_PKG_VERSION")))
@@ -179,7 +186,7 @@ impl Application {
             tasks.spawn(bot::run(discord.clone(), data, stop.clone()));
         }
         tasks.spawn(report_alerts(
-            alert_rx,
+            self.alert_rx,
             self.store.clone(),
             self.routing.clone(),
             discord.enabled(),
@@ -220,7 +227,7 @@ impl Application {
             self.config.request_timeout,
             self.config.metrics_addr.is_none(),
         );
-        tracing::info!(addr = %self.local_addr(), "listening for Sonoran CAD push events");
+        tracing::info!(addr = %local_addr, "listening for Sonoran CAD push events");
         listener::serve(self.listener, app, self.config.request_timeout, shutdown).await;
 
         stop.cancel();
@@ -240,6 +247,10 @@ async fn report_alerts(
     cards_ready: Arc<tokio::sync::Notify>,
     stop: CancellationToken,
 ) {
+    /// Bad-key reports reach Discord at most this often (an attacker must
+    /// not be able to flood the log channel); they are always logged.
+    const BAD_KEY_QUIET: Duration = Duration::from_secs(600);
+    let mut last_bad_key_post: Option<tokio::time::Instant> = None;
     let mut burst = Vec::new();
     loop {
         tokio::select! {
@@ -254,12 +265,21 @@ async fn report_alerts(
         while let Ok(alert) = rx.try_recv() {
             burst.push(alert);
         }
-        let lines = alerts::summarize(&burst);
-        burst.clear();
-        for line in &lines {
+        let (bad_keys, dead): (Vec<Alert>, Vec<Alert>) =
+            burst.drain(..).partition(|a| matches!(a, Alert::BadKey { .. }));
+        let mut lines = alerts::summarize(&dead);
+        let bad_key_lines = alerts::summarize(&bad_keys);
+        for line in lines.iter().chain(&bad_key_lines) {
             tracing::warn!(alert = %line, "cadbridge alert");
         }
-        let Some(channel) = routing.channel(RouteKind::Log).filter(|_| discord_on) else {
+        if !bad_key_lines.is_empty() && last_bad_key_post.is_none_or(|t| t.elapsed() >= BAD_KEY_QUIET) {
+            last_bad_key_post = Some(tokio::time::Instant::now());
+            lines.extend(bad_key_lines);
+        }
+        let Some(channel) = routing
+            .channel(RouteKind::Log)
+            .filter(|_| discord_on && !lines.is_empty())
+        else {
             continue;
         };
         let card = Card {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::alerts::{Alert, Alerts};
 use crate::config::Secret;
 use crate::event::{CadEvent, Envelope};
 use crate::listener::IngestError;
@@ -42,6 +43,7 @@ pub struct Ingest {
     relay_targets: Vec<String>,
     forwarding: Arc<AtomicBool>,
     echo: EchoFilter,
+    alerts: Alerts,
     /// Woken after each commit, so delivery workers need not poll.
     pub wake: Arc<Notify>,
 }
@@ -55,6 +57,7 @@ impl Ingest {
         relay_targets: Vec<String>,
         forwarding: Arc<AtomicBool>,
         echo: EchoFilter,
+        alerts: Alerts,
     ) -> Self {
         Self {
             api_key,
@@ -63,6 +66,7 @@ impl Ingest {
             relay_targets,
             forwarding,
             echo,
+            alerts,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -93,6 +97,9 @@ impl Ingest {
         if !key_ok {
             tracing::warn!(source = ?source, event_type = %envelope.event_type, "refused an event with a missing or wrong key");
             metrics::event_received("", "bad_key");
+            self.alerts.raise(Alert::BadKey {
+                source: source.map_or_else(|| "unknown".into(), |s| s.ip().to_string()),
+            });
             return Err(IngestError::InvalidKey);
         }
 

@@ -42,7 +42,15 @@ async fn send_event_posts_a_file_the_way_the_cad_does_and_prints_the_answer() {
         let dir = dir.path().to_path_buf();
         move || {
             cadbridge(&dir)
-                .args(["send-event", "--url", &url, "--key", "WRONG", "--type", "EVENT_911"])
+                .args([
+                    "send-event",
+                    "--url",
+                    &url,
+                    "--key",
+                    "WRONG",
+                    "--type",
+                    "EVENT_911",
+                ])
                 .output()
                 .unwrap()
         }
@@ -68,7 +76,10 @@ fn check_reports_the_settings_without_secrets() {
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.contains("configuration is valid"), "{out}");
     assert!(out.contains("DISCORD_CHANNEL_911    123"), "{out}");
-    assert!(!out.contains("SECRET_KEY_123") && !out.contains("SECRET_TOKEN_456"), "{out}");
+    assert!(
+        !out.contains("SECRET_KEY_123") && !out.contains("SECRET_TOKEN_456"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -402,3 +402,24 @@ async fn status_reports_events_queues_and_the_gateway() {
         status.content
     );
 }
+
+#[tokio::test]
+async fn bad_keys_are_reported_in_the_log_channel_without_the_key() {
+    let fake = FakeDiscord::start().await;
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    for _ in 0..3 {
+        assert_eq!(app.post(fixture("invalid/bad_key.json")).await.0, 401);
+    }
+    let alert = support::eventually(WAIT, "a bad-key alert", || async {
+        fake.successful_messages()
+            .into_iter()
+            .find(|m| m.channel_id == CH_LOG)
+    })
+    .await;
+    let text = all_text(&alert.body["embeds"]);
+    assert!(
+        text.contains("3 event(s) refused for a wrong or missing key from 127.0.0.1"),
+        "{text}"
+    );
+    assert!(!text.contains("WRONG_KEY") && !text.contains(KEY), "{text}");
+}

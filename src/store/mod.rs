@@ -35,7 +35,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// An accepted event as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {
     pub id: i64,
     pub received_at: i64,
@@ -104,35 +104,13 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    pub async fn event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
-        let row = sqlx::query("SELECT id, received_at, event_type, body, echo FROM events WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| StoredEvent {
-            id: r.get(0),
-            received_at: r.get(1),
-            event_type: r.get(2),
-            body: r.get(3),
-            echo: r.get::<i64, _>(4) != 0,
-        }))
-    }
-
     /// All events in acceptance order (operator tooling and tests).
     pub async fn events(&self) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query("SELECT id, received_at, event_type, body, echo FROM events ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| StoredEvent {
-                id: r.get(0),
-                received_at: r.get(1),
-                event_type: r.get(2),
-                body: r.get(3),
-                echo: r.get::<i64, _>(4) != 0,
-            })
-            .collect())
+        Ok(
+            sqlx::query_as("SELECT id, received_at, event_type, body, echo FROM events ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn setting(&self, key: &str) -> Result<Option<Setting>, StoreError> {
