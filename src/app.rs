@@ -53,7 +53,10 @@ impl Application {
         )
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
-        let writer = store.spawn_writer().await.context("starting the event writer")?;
+        let writer = store
+            .spawn_writer(config.database_fsync)
+            .await
+            .context("starting the event writer")?;
         let forwarding = match store.setting(FORWARDING_SETTING).await? {
             Some(s) => s.value == "on",
             None => config.forward.enabled,

@@ -140,6 +140,10 @@ pub struct Config {
     /// A cap on the database file, in bytes; 0: none. Past it new events
     /// are refused with 503, as on a full disk.
     pub database_max_size: u64,
+    /// `true` (full): each commit of accepted events is fsynced before the
+    /// `200`; `false` (normal): committed to the WAL without waiting for the
+    /// disk, which survives a crash of the process but not of the machine.
+    pub database_fsync: bool,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub log_format: LogFormat,
@@ -244,6 +248,11 @@ impl Config {
                 "5s",
                 parse_duration,
             )?,
+            database_fsync: env.parse_or("DATABASE_SYNC", "full or normal", "full", |s| match s {
+                "full" => Some(true),
+                "normal" => Some(false),
+                _ => None,
+            })?,
             database_max_size: env.parse_or(
                 "DATABASE_MAX_SIZE",
                 "a size in bytes (0: no cap)",

@@ -85,15 +85,20 @@ impl Store {
         &self.pool
     }
 
-    /// Starts the single writer task that commits accepted events in groups.
-    pub async fn spawn_writer(&self) -> Result<Writer, StoreError> {
+    /// Starts the single writer task that commits accepted events in groups;
+    /// with `fsync`, each commit waits for the disk.
+    pub async fn spawn_writer(&self, fsync: bool) -> Result<Writer, StoreError> {
         // Accepted events are fsynced before they are acknowledged; the
         // pool's delivery bookkeeping survives a crash of the process
         // without one (a lost mark costs at most a duplicate delivery).
         let conn = self
             .options
             .clone()
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if fsync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .connect()
             .await?;
         Writer::spawn(conn).await
