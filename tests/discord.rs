@@ -423,3 +423,33 @@ async fn bad_keys_are_reported_in_the_log_channel_without_the_key() {
     );
     assert!(!text.contains("WRONG_KEY") && !text.contains(KEY), "{text}");
 }
+
+#[tokio::test]
+async fn a_message_discord_refuses_for_good_is_not_retried_and_is_reported() {
+    let fake = FakeDiscord::start().await;
+    fake.fail_next(1, 403);
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    assert_eq!(app.post(fixture("EVENT_911.json")).await.0, 200);
+    let alert = support::eventually(WAIT, "an alert in the log channel", || async {
+        fake.successful_messages()
+            .into_iter()
+            .find(|m| m.channel_id == CH_LOG)
+    })
+    .await;
+    let text = all_text(&alert.body["embeds"]);
+    assert!(text.contains(&format!("Discord channel {CH_911}")), "{text}");
+    assert!(text.contains("HTTP 403"), "{text}");
+    let to_911: Vec<u16> = fake
+        .messages()
+        .iter()
+        .filter(|m| m.channel_id == CH_911)
+        .map(|m| m.status)
+        .collect();
+    assert_eq!(to_911, [403], "refused once, never retried");
+    let (failed, dirty): (i64, i64) =
+        sqlx::query_as("SELECT failed, dirty FROM discord_cards WHERE card_key = '911:3301'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((failed, dirty), (1, 0));
+}

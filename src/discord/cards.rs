@@ -1,7 +1,7 @@
 //! Card storage: what each Discord message should show, whether Discord
 //! shows it yet, and the state later events build on.
 
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::embed::Embed;
 use super::render::{Card, CardState};
@@ -144,33 +144,48 @@ pub async fn shown(store: &Store, cards: &[(i64, i64)], message_id: Option<u64>)
 
 /// A failed attempt: retry these cards after `delay_ms`.
 pub async fn retry_later(store: &Store, ids: &[i64], delay_ms: i64, error: &str) -> Result<(), StoreError> {
-    for id in ids {
-        sqlx::query(
-            "UPDATE discord_cards SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?
-             WHERE id = ?",
-        )
-        .bind(now_ms() + delay_ms)
-        .bind(error)
-        .bind(now_ms())
-        .bind(id)
-        .execute(store.pool())
-        .await?;
-    }
-    Ok(())
+    let now = now_ms();
+    update_each(store, ids, "attempts = attempts + 1, next_attempt_at = ", |q| {
+        q.push_bind(now + delay_ms)
+            .push(", last_error = ")
+            .push_bind(error.to_string())
+            .push(", updated_at = ")
+            .push_bind(now);
+    })
+    .await
 }
 
 /// Discord refused these cards for good.
 pub async fn failed(store: &Store, ids: &[i64], error: &str) -> Result<(), StoreError> {
-    for id in ids {
-        sqlx::query(
-            "UPDATE discord_cards SET failed = 1, dirty = 0, last_error = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(error)
-        .bind(now_ms())
-        .bind(id)
-        .execute(store.pool())
-        .await?;
+    let now = now_ms();
+    update_each(store, ids, "failed = 1, dirty = 0, last_error = ", |q| {
+        q.push_bind(error.to_string())
+            .push(", updated_at = ")
+            .push_bind(now);
+    })
+    .await
+}
+
+/// `UPDATE discord_cards SET <set...> WHERE id IN (ids)` in one statement.
+async fn update_each(
+    store: &Store,
+    ids: &[i64],
+    set: &str,
+    rest_of_set: impl FnOnce(&mut QueryBuilder<Sqlite>),
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
     }
+    let mut query = QueryBuilder::new("UPDATE discord_cards SET ");
+    query.push(set);
+    rest_of_set(&mut query);
+    query.push(" WHERE id IN (");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+    query.build().execute(store.pool()).await?;
     Ok(())
 }
 
