@@ -453,3 +453,39 @@ async fn a_message_discord_refuses_for_good_is_not_retried_and_is_reported() {
             .unwrap();
     assert_eq!((failed, dirty), (1, 0));
 }
+
+#[tokio::test]
+async fn a_911_call_is_not_held_behind_another_channels_backlog() {
+    let fake = FakeDiscord::start().await;
+    fake.set_channel_rate_limit(Some((5, Duration::from_secs(5))));
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    // 600 status changes: 60 full messages for the units channel, about a
+    // minute of Discord's pace, all queued before the call.
+    for unit in 0..600 {
+        let body = json!({"key": KEY, "type": "EVENT_UNIT_STATUS", "data": {"identIds": [1000 + unit], "status": 3}});
+        assert_eq!(app.post(body.to_string()).await.0, 200);
+    }
+    app.drained(WAIT).await;
+    assert_eq!(app.post(fixture("EVENT_911.json")).await.0, 200);
+
+    let call = support::eventually(Duration::from_secs(10), "the 911 call in its channel", || async {
+        fake.successful_messages()
+            .into_iter()
+            .find(|m| m.channel_id == CH_911)
+    })
+    .await;
+    assert!(all_text(&call.body["embeds"]).contains("911"));
+    let units_posted = fake
+        .successful_messages()
+        .iter()
+        .filter(|m| m.channel_id == CH_UNITS)
+        .count();
+    assert!(
+        units_posted < 40,
+        "the units backlog was still long when the call went out ({units_posted} of 60 messages posted)"
+    );
+    assert!(
+        fake.messages().iter().all(|m| m.is_success()),
+        "nothing was refused"
+    );
+}

@@ -1,6 +1,7 @@
 //! Card storage: what each Discord message should show, whether Discord
 //! shows it yet, and the state later events build on.
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::embed::Embed;
@@ -72,29 +73,67 @@ pub async fn upsert(
     Ok(())
 }
 
-/// The oldest cards Discord does not show yet, in posting order.
-pub async fn dirty(store: &Store, limit: i64) -> Result<Vec<DirtyCard>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions
-         FROM discord_cards WHERE dirty = 1 AND failed = 0 ORDER BY id LIMIT ?",
-    )
+/// The columns `dirty_card` reads, in order.
+macro_rules! dirty_columns {
+    () => {
+        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions"
+    };
+}
+
+/// The oldest card each channel does not show yet (its head), oldest first.
+/// One row per channel, however long any channel's backlog is, found by a
+/// skip-scan of the `discord_cards_queue` index.
+pub async fn channel_heads(store: &Store) -> Result<Vec<DirtyCard>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "WITH RECURSIVE channels(c) AS (
+             SELECT MIN(channel_id) FROM discord_cards WHERE dirty = 1 AND failed = 0
+             UNION ALL
+             SELECT (SELECT MIN(channel_id) FROM discord_cards WHERE dirty = 1 AND failed = 0 AND channel_id > c)
+             FROM channels WHERE c IS NOT NULL
+         )
+         SELECT ",
+        dirty_columns!(),
+        " FROM discord_cards WHERE id IN (
+             SELECT (SELECT MIN(id) FROM discord_cards WHERE dirty = 1 AND failed = 0 AND channel_id = c)
+             FROM channels WHERE c IS NOT NULL
+         ) ORDER BY id"
+    ))
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.iter().map(dirty_card).collect())
+}
+
+/// The oldest cards one channel does not show yet, in posting order.
+pub async fn dirty_in_channel(
+    store: &Store,
+    channel_id: u64,
+    limit: i64,
+) -> Result<Vec<DirtyCard>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        dirty_columns!(),
+        " FROM discord_cards
+         WHERE dirty = 1 AND failed = 0 AND channel_id = ? ORDER BY id LIMIT ?"
+    ))
+    .bind(channel_id as i64)
     .bind(limit)
     .fetch_all(store.pool())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| DirtyCard {
-            id: r.get(0),
-            channel_id: r.get::<i64, _>(1) as u64,
-            message_id: r.get::<Option<i64>, _>(2).map(|m| m as u64),
-            version: r.get(3),
-            attempts: r.get(4),
-            next_attempt_at: r.get(5),
-            updated_at: r.get(6),
-            embed: serde_json::from_str(r.get(7)).unwrap_or_default(),
-            mentions: serde_json::from_str(r.get(8)).unwrap_or_default(),
-        })
-        .collect())
+    Ok(rows.iter().map(dirty_card).collect())
+}
+
+fn dirty_card(r: &SqliteRow) -> DirtyCard {
+    DirtyCard {
+        id: r.get(0),
+        channel_id: r.get::<i64, _>(1) as u64,
+        message_id: r.get::<Option<i64>, _>(2).map(|m| m as u64),
+        version: r.get(3),
+        attempts: r.get(4),
+        next_attempt_at: r.get(5),
+        updated_at: r.get(6),
+        embed: serde_json::from_str(r.get(7)).unwrap_or_default(),
+        mentions: serde_json::from_str(r.get(8)).unwrap_or_default(),
+    }
 }
 
 /// Every card shown in one message, in embed order.

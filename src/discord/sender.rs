@@ -4,7 +4,6 @@
 //! dirty in the database until Discord has it, so nothing is lost across a
 //! restart.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,31 +92,36 @@ impl Sender {
 
     /// Sends the first message that may go now: per channel in card order,
     /// skipping channels that are paced or whose head card waits for a retry.
+    /// Only each channel's head is read to choose, so a long backlog in one
+    /// channel never hides another channel's cards.
     pub async fn send_next(&mut self) -> Result<Step, StoreError> {
-        let dirty = cards::dirty(&self.store, 200).await?;
+        let heads = cards::channel_heads(&self.store).await?;
         let now_wall = now_ms();
         let now = Instant::now();
-        let mut seen_channels = HashSet::new();
         let mut wait = Duration::from_secs(60);
-        for (i, card) in dirty.iter().enumerate() {
-            if !seen_channels.insert(card.channel_id) {
-                continue;
-            }
-            if card.next_attempt_at > now_wall {
-                wait = wait.min(Duration::from_millis((card.next_attempt_at - now_wall) as u64));
+        for head in &heads {
+            if head.next_attempt_at > now_wall {
+                wait = wait.min(Duration::from_millis((head.next_attempt_at - now_wall) as u64));
                 continue;
             }
             if let Sink::Rest(_) = self.sink {
-                let pace = self.pacer.wait(card.channel_id, now);
+                let pace = self.pacer.wait(head.channel_id, now);
                 if !pace.is_zero() {
                     wait = wait.min(pace);
                     continue;
                 }
             }
-            match card.message_id {
-                Some(message_id) => self.edit(card, message_id).await?,
+            match head.message_id {
+                Some(message_id) => self.edit(head, message_id).await?,
                 None => {
-                    let group = pack(&dirty[i..], now_wall);
+                    let backlog =
+                        cards::dirty_in_channel(&self.store, head.channel_id, EMBEDS_PER_MESSAGE as i64)
+                            .await?;
+                    let group = pack(&backlog, now_wall);
+                    if group.is_empty() {
+                        // The head changed since it was read: look again.
+                        return Ok(Step::Worked);
+                    }
                     self.post(&group).await?
                 }
             }
@@ -239,14 +243,18 @@ fn latency(updated_at: i64) -> f64 {
     (now_ms() - updated_at).max(0) as f64 / 1000.0
 }
 
-/// The head card and the unposted, due cards after it in the same channel,
-/// up to Discord's 10 embeds and 6000 characters per message.
-fn pack(cards: &[DirtyCard], now_wall: i64) -> Vec<&DirtyCard> {
-    let head = &cards[0];
+/// The head card of one channel's backlog (in card order) and the unposted,
+/// due cards after it, up to Discord's 10 embeds and 6000 characters per
+/// message. Empty if the head is no longer a card to post.
+fn pack(backlog: &[DirtyCard], now_wall: i64) -> Vec<&DirtyCard> {
+    let Some(head) = backlog.first().filter(|c| c.message_id.is_none()) else {
+        return Vec::new();
+    };
     let mut group = vec![head];
     let mut total = head.embed.total_chars();
-    for card in cards[1..].iter().filter(|c| c.channel_id == head.channel_id) {
+    for card in &backlog[1..] {
         if group.len() == EMBEDS_PER_MESSAGE
+            || card.channel_id != head.channel_id
             || card.message_id.is_some()
             || card.next_attempt_at > now_wall
             || total + card.embed.total_chars() > EMBED_TOTAL_MAX
