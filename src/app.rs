@@ -50,13 +50,10 @@ impl Application {
             &config.database_url,
             config.database_busy_timeout,
             config.database_max_size,
+            config.database_fsync,
         )
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
-        let writer = store
-            .spawn_writer(config.database_fsync)
-            .await
-            .context("starting the event writer")?;
         let forwarding = match store.setting(FORWARDING_SETTING).await? {
             Some(s) => s.value == "on",
             None => config.forward.enabled,
@@ -66,7 +63,7 @@ impl Application {
         let (alerts, alert_rx) = Alerts::channel();
         let ingest = Arc::new(Ingest::new(
             config.api_key.clone(),
-            writer,
+            store.writer().clone(),
             true,
             config.forward.urls.clone(),
             forwarding.clone(),
@@ -296,13 +293,7 @@ async fn report_alerts(
             mentions: Vec::new(),
             state: None,
         };
-        let stored = async {
-            let mut tx = store.pool().begin().await?;
-            crate::discord::cards::upsert(&mut tx, &card, channel).await?;
-            tx.commit().await?;
-            Ok::<_, crate::store::StoreError>(())
-        };
-        match stored.await {
+        match crate::discord::cards::queue(&store, card, channel).await {
             Ok(()) => cards_ready.notify_one(),
             Err(e) => tracing::error!(error = %e, "could not queue an alert for Discord"),
         }

@@ -1,8 +1,8 @@
 //! Card storage: what each Discord message should show, whether Discord
 //! shows it yet, and the state later events build on.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::embed::Embed;
 use super::render::{Card, CardState};
@@ -43,11 +43,7 @@ pub async fn load_state(store: &Store, key: &str) -> Result<Option<CardState>, S
 
 /// Stores a card: a keyed one replaces what its message should show (and is
 /// edited in place once posted); a one-off is queued as a new message.
-pub async fn upsert(
-    tx: &mut Transaction<'_, Sqlite>,
-    card: &Card,
-    channel_id: u64,
-) -> Result<(), StoreError> {
+pub async fn upsert(conn: &mut SqliteConnection, card: &Card, channel_id: u64) -> Result<(), sqlx::Error> {
     let embed = serde_json::to_string(&card.embed).unwrap_or_default();
     let mentions = serde_json::to_string(&card.mentions).unwrap_or_else(|_| "[]".into());
     let state = card.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
@@ -68,9 +64,17 @@ pub async fn upsert(
     .bind(mentions)
     .bind(state)
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Stores one card on its own (an alert for the log channel).
+pub async fn queue(store: &Store, card: Card, channel_id: u64) -> Result<(), StoreError> {
+    store
+        .writer()
+        .write(move |conn| Box::pin(async move { upsert(conn, &card, channel_id).await }))
+        .await
 }
 
 /// The columns `dirty_card` reads, in order.
@@ -159,35 +163,44 @@ pub async fn in_message(store: &Store, message_id: u64) -> Result<Vec<ShownCard>
 /// (None: Discord is off and they were only logged). A card changed since it
 /// was sent stays dirty and is edited next.
 pub async fn shown(store: &Store, cards: &[(i64, i64)], message_id: Option<u64>) -> Result<(), StoreError> {
-    let mut tx = store.pool().begin().await?;
-    for (position, (id, version)) in cards.iter().enumerate() {
-        sqlx::query(
-            "UPDATE discord_cards SET
-                 message_id = COALESCE(?, message_id), position = CASE WHEN ? IS NULL THEN position ELSE ? END,
-                 dirty = CASE WHEN version = ? THEN 0 ELSE 1 END,
-                 attempts = 0, next_attempt_at = 0, last_error = NULL, updated_at = ?
-             WHERE id = ?",
-        )
-        .bind(message_id.map(|m| m as i64))
-        .bind(message_id.map(|m| m as i64))
-        .bind(position as i64)
-        .bind(version)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    let cards = cards.to_vec();
+    let now = now_ms();
+    store
+        .writer()
+        .write(move |conn| {
+            Box::pin(async move {
+                for (position, (id, version)) in cards.iter().enumerate() {
+                    sqlx::query(
+                        "UPDATE discord_cards SET
+                             message_id = COALESCE(?1, message_id),
+                             position = CASE WHEN ?1 IS NULL THEN position ELSE ?2 END,
+                             dirty = CASE WHEN version = ?3 THEN 0 ELSE 1 END,
+                             attempts = 0, next_attempt_at = 0, last_error = NULL, updated_at = ?4
+                         WHERE id = ?5",
+                    )
+                    .bind(message_id.map(|m| m as i64))
+                    .bind(position as i64)
+                    .bind(version)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// A failed attempt: retry these cards after `delay_ms`.
 pub async fn retry_later(store: &Store, ids: &[i64], delay_ms: i64, error: &str) -> Result<(), StoreError> {
     let now = now_ms();
-    update_each(store, ids, "attempts = attempts + 1, next_attempt_at = ", |q| {
-        q.push_bind(now + delay_ms)
+    let error = error.to_string();
+    update_each(store, ids, move |q| {
+        q.push("attempts = attempts + 1, next_attempt_at = ")
+            .push_bind(now + delay_ms)
             .push(", last_error = ")
-            .push_bind(error.to_string())
+            .push_bind(error)
             .push(", updated_at = ")
             .push_bind(now);
     })
@@ -197,42 +210,49 @@ pub async fn retry_later(store: &Store, ids: &[i64], delay_ms: i64, error: &str)
 /// Discord refused these cards for good.
 pub async fn failed(store: &Store, ids: &[i64], error: &str) -> Result<(), StoreError> {
     let now = now_ms();
-    update_each(store, ids, "failed = 1, dirty = 0, last_error = ", |q| {
-        q.push_bind(error.to_string())
+    let error = error.to_string();
+    update_each(store, ids, move |q| {
+        q.push("failed = 1, dirty = 0, last_error = ")
+            .push_bind(error)
             .push(", updated_at = ")
             .push_bind(now);
     })
     .await
 }
 
-/// `UPDATE discord_cards SET <set...> WHERE id IN (ids)` in one statement.
+/// `UPDATE discord_cards SET <set> WHERE id IN (ids)` in one statement.
 async fn update_each(
     store: &Store,
     ids: &[i64],
-    set: &str,
-    rest_of_set: impl FnOnce(&mut QueryBuilder<Sqlite>),
+    set: impl FnOnce(&mut QueryBuilder<Sqlite>) + Send + 'static,
 ) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
-    let mut query = QueryBuilder::new("UPDATE discord_cards SET ");
-    query.push(set);
-    rest_of_set(&mut query);
-    query.push(" WHERE id IN (");
-    let mut list = query.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    query.push(")");
-    query.build().execute(store.pool()).await?;
-    Ok(())
+    let ids = ids.to_vec();
+    store
+        .writer()
+        .write(move |conn| {
+            Box::pin(async move {
+                let mut query = QueryBuilder::new("UPDATE discord_cards SET ");
+                set(&mut query);
+                query.push(" WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id);
+                }
+                query.push(")");
+                query.build().execute(conn).await.map(|_| ())
+            })
+        })
+        .await
 }
 
 /// The message is gone (deleted in Discord): its cards are posted afresh.
 pub async fn message_gone(store: &Store, message_id: u64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE discord_cards SET message_id = NULL, position = 0, dirty = 1 WHERE message_id = ?")
-        .bind(message_id as i64)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    let query = sqlx::query(
+        "UPDATE discord_cards SET message_id = NULL, position = 0, dirty = 1 WHERE message_id = ?",
+    )
+    .bind(message_id as i64);
+    store.writer().execute(query).await
 }

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::cards;
-use super::render::{self, CardState, Roles};
+use super::render::{self, Card, CardState, Roles};
 use super::roster::Roster;
 use super::routing::Routing;
 use crate::event::{Envelope, Unit};
@@ -127,47 +128,62 @@ impl RenderWorker {
             }
         }
 
-        let mut tx = self.store.pool().begin().await?;
-        for (card, channel) in &out {
-            cards::upsert(&mut tx, card, *channel).await?;
-        }
-        for (id, unit) in &units {
-            match unit {
-                Some(unit) => {
-                    sqlx::query(
-                        "INSERT INTO units (ident_id, unit, updated_at) VALUES (?, ?, ?)
-                         ON CONFLICT (ident_id) DO UPDATE SET unit = excluded.unit, updated_at = excluded.updated_at",
-                    )
-                    .bind(id)
-                    .bind(serde_json::to_string(unit).unwrap_or_default())
-                    .bind(now_ms())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM units WHERE ident_id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
         let last: i64 = rows.last().map(|r| r.get(0)).unwrap_or_default();
         let first: i64 = rows.first().map(|r| r.get(0)).unwrap_or_default();
-        sqlx::query(
-            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, updated_at = ?1
-             WHERE destination = ?2 AND state = 'pending' AND id BETWEEN ?3 AND ?4",
-        )
-        .bind(now_ms())
-        .bind(DISCORD_DESTINATION)
-        .bind(first)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if !out.is_empty() {
+        let any_cards = !out.is_empty();
+        self.store
+            .writer()
+            .write(move |conn| Box::pin(store_rendered(conn, out, units, first, last)))
+            .await?;
+        if any_cards {
             self.cards_ready.notify_one();
         }
         Ok(rows.len())
     }
+}
+
+/// Stores what one batch rendered: the cards, the roster's changes, and the
+/// batch's outbox rows as done, all in the writer's transaction.
+async fn store_rendered(
+    conn: &mut SqliteConnection,
+    cards: Vec<(Card, u64)>,
+    units: HashMap<i64, Option<Unit>>,
+    first: i64,
+    last: i64,
+) -> Result<(), sqlx::Error> {
+    for (card, channel) in &cards {
+        cards::upsert(conn, card, *channel).await?;
+    }
+    for (id, unit) in &units {
+        match unit {
+            Some(unit) => {
+                sqlx::query(
+                    "INSERT INTO units (ident_id, unit, updated_at) VALUES (?, ?, ?)
+                     ON CONFLICT (ident_id) DO UPDATE SET unit = excluded.unit, updated_at = excluded.updated_at",
+                )
+                .bind(id)
+                .bind(serde_json::to_string(unit).unwrap_or_default())
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM units WHERE ident_id = ?")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    sqlx::query(
+        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, updated_at = ?1
+         WHERE destination = ?2 AND state = 'pending' AND id BETWEEN ?3 AND ?4",
+    )
+    .bind(now_ms())
+    .bind(DISCORD_DESTINATION)
+    .bind(first)
+    .bind(last)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -191,16 +191,15 @@ impl RelayWorker {
                 let delay = after.unwrap_or_else(|| backoff(&self.config.retry_schedule, attempt as u32));
                 tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
                 metrics::delivery_failure(&self.destination);
-                sqlx::query(
+                let query = sqlx::query(
                     "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
                 )
                 .bind(attempt)
                 .bind(now_ms() + delay.as_millis() as i64)
-                .bind(&error)
+                .bind(error)
                 .bind(now_ms())
-                .bind(outbox_id)
-                .execute(self.store.pool())
-                .await?;
+                .bind(outbox_id);
+                self.store.writer().execute(query).await?;
                 Ok(Outcome::Retrying)
             }
             Attempt::Permanent { error } => {
@@ -275,28 +274,26 @@ impl RelayWorker {
     async fn finish(
         &self,
         outbox_id: i64,
-        state: &str,
+        state: &'static str,
         attempts: i64,
         error: Option<&str>,
         response: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        sqlx::query(
-            "UPDATE outbox SET state = ?, attempts = ?, last_error = COALESCE(?, last_error),
-                 last_response = ?, updated_at = ?, delivered_at = CASE WHEN ? = 'delivered' THEN ? END
-             WHERE id = ?",
+        let query = sqlx::query(
+            "UPDATE outbox SET state = ?1, attempts = ?2, last_error = COALESCE(?3, last_error),
+                 last_response = ?4, updated_at = ?5, delivered_at = CASE WHEN ?1 = 'delivered' THEN ?5 END
+             WHERE id = ?6",
         )
         .bind(state)
         .bind(attempts)
-        .bind(error)
-        .bind(response)
+        .bind(error.map(str::to_owned))
+        .bind(response.map(str::to_owned))
         .bind(now)
-        .bind(state)
-        .bind(now)
-        .bind(outbox_id)
-        .execute(self.store.pool())
-        .await?;
-        Ok(())
+        .bind(outbox_id);
+        // Waits for the commit: the next event is sent only once this one is
+        // marked, so a crash can repeat at most the event in flight.
+        self.store.writer().execute(query).await
     }
 }
 

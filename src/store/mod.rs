@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions, Row};
 
-pub use writer::{Destination, NewEvent, Writer};
+pub use writer::{Destination, NewEvent, WriteFuture, Writer};
 
 /// The store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -44,24 +44,31 @@ pub struct StoredEvent {
     pub echo: bool,
 }
 
-/// A handle on the database: a small pool for reads and occasional writes,
-/// and the connection options the single event writer uses.
+/// A handle on the database: a small pool for reads and rare writes (admin
+/// commands, pruning), and the single writer that commits accepted events
+/// and the delivery workers' bookkeeping in groups.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    options: SqliteConnectOptions,
+    writer: Writer,
 }
 
 impl Store {
-    /// Opens (creating if missing) the database in WAL mode and runs the
-    /// migrations.
+    /// Opens (creating if missing) the database in WAL mode, runs the
+    /// migrations and starts the writer, which fsyncs each commit of events.
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
-        Self::open_capped(url, busy_timeout, 0).await
+        Self::open_capped(url, busy_timeout, 0, true).await
     }
 
     /// As [`Store::open`], with the file capped at `max_bytes` (0: no cap):
-    /// past it writes fail as they would on a full disk.
-    pub async fn open_capped(url: &str, busy_timeout: Duration, max_bytes: u64) -> Result<Self, StoreError> {
+    /// past it writes fail as they would on a full disk. With `fsync`, a
+    /// commit of new events waits for the disk before anyone is answered.
+    pub async fn open_capped(
+        url: &str,
+        busy_timeout: Duration,
+        max_bytes: u64,
+        fsync: bool,
+    ) -> Result<Self, StoreError> {
         let mut options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -78,22 +85,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, options })
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Starts the single writer task that commits accepted events in groups;
-    /// with `fsync`, each commit waits for the disk.
-    pub async fn spawn_writer(&self, fsync: bool) -> Result<Writer, StoreError> {
-        // Accepted events are fsynced before they are acknowledged; the
-        // pool's delivery bookkeeping survives a crash of the process
-        // without one (a lost mark costs at most a duplicate delivery).
-        let conn = self
-            .options
-            .clone()
+        let conn = options
             .synchronous(if fsync {
                 SqliteSynchronous::Full
             } else {
@@ -101,7 +93,17 @@ impl Store {
             })
             .connect()
             .await?;
-        Writer::spawn(conn).await
+        let writer = Writer::spawn(conn, fsync).await?;
+        Ok(Self { pool, writer })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The single writer: accepted events and delivery bookkeeping.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Whether the database answers a query.

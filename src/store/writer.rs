@@ -2,8 +2,18 @@
 //! that arrive together share one transaction and one fsync (group commit).
 //! A caller is answered only after its event's transaction has committed, so
 //! `200 ok` still means stored.
+//!
+//! The delivery workers' bookkeeping (relay marks, Discord cards) goes
+//! through here too, joining the next commit: SQLite has one write lock, and
+//! a second connection waiting for it sleeps in SQLite's busy handler (1 to
+//! 100 ms a try) while the writer keeps taking it, which starved the relay
+//! and stretched the writer's own commits whenever it was the one waiting.
 
-use sqlx::sqlite::SqliteConnection;
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{Connection, QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,9 +40,20 @@ pub struct NewEvent {
     pub destinations: Vec<Destination>,
 }
 
-struct Job {
-    event: NewEvent,
-    reply: oneshot::Sender<Result<i64, String>>,
+/// What a write op returns: its statements run inside the writer's transaction.
+pub type WriteFuture<'c> = Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
+type WriteOp = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c> + Send>;
+
+enum Job {
+    Insert {
+        event: NewEvent,
+        reply: oneshot::Sender<Result<i64, String>>,
+    },
+    Write {
+        op: WriteOp,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// Handle to the writer task; cheap to clone.
@@ -42,12 +63,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) async fn spawn(mut conn: SqliteConnection) -> Result<Self, StoreError> {
+    /// `fsync`: whether a commit holding new events waits for the disk.
+    /// Commits of bookkeeping only never do: they survive a crash of the
+    /// process without it, and a lost mark costs at most a duplicate.
+    pub(super) async fn spawn(mut conn: SqliteConnection, fsync: bool) -> Result<Self, StoreError> {
         let next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM events")
             .fetch_one(&mut conn)
             .await?;
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(conn, rx, next_id));
+        tokio::spawn(run(conn, rx, next_id, fsync));
         Ok(Self { jobs })
     }
 
@@ -55,7 +79,7 @@ impl Writer {
     pub async fn insert(&self, event: NewEvent) -> Result<i64, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { event, reply })
+            .send(Job::Insert { event, reply })
             .await
             .map_err(|_| StoreError::WriterGone)?;
         match answer.await {
@@ -64,55 +88,163 @@ impl Writer {
             Err(_) => Err(StoreError::WriterGone),
         }
     }
+
+    /// Runs `op` in the writer's next transaction; returns once it has
+    /// committed. An op that fails is rolled back alone (a savepoint), so it
+    /// never costs the events committed beside it.
+    pub async fn write<F>(&self, op: F) -> Result<(), StoreError>
+    where
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Write {
+                op: Box::new(op),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(StoreError::Commit(reason)),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    /// Runs one statement in the writer's next transaction.
+    pub async fn execute(&self, query: Query<'static, Sqlite, SqliteArguments>) -> Result<(), StoreError> {
+        self.write(move |conn| Box::pin(async move { query.execute(conn).await.map(|_| ()) }))
+            .await
+    }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_id: i64) {
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_id: i64, fsync: bool) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // What the connection's `synchronous` is set to now.
+    let mut synced = fsync;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut inserts = Vec::new();
+        let mut writes = Vec::new();
+        for job in batch.drain(..) {
+            match job {
+                Job::Insert { event, reply } => inserts.push((event, reply)),
+                Job::Write { op, reply } => writes.push((op, reply)),
+            }
+        }
+        let sync = fsync && !inserts.is_empty();
+        if sync != synced {
+            let pragma = if sync {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            match sqlx::query(pragma).execute(&mut conn).await {
+                Ok(_) => synced = sync,
+                Err(e) => tracing::warn!(error = %e, "could not change the writer's synchronous mode"),
+            }
+        }
         let first_id = next_id;
-        match commit(&mut conn, &batch, first_id).await {
-            Ok(()) => {
-                next_id += batch.len() as i64;
-                for (i, job) in batch.drain(..).enumerate() {
-                    let _ = job.reply.send(Ok(first_id + i as i64));
+        let events: Vec<&NewEvent> = inserts.iter().map(|(e, _)| e).collect();
+        match commit(&mut conn, &events, first_id, writes).await {
+            Ok(replies) => {
+                next_id += inserts.len() as i64;
+                for (i, (_, reply)) in inserts.into_iter().enumerate() {
+                    let _ = reply.send(Ok(first_id + i as i64));
+                }
+                for (reply, result) in replies {
+                    let _ = reply.send(result);
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, events = batch.len(), "could not store events");
+            Err((e, replies)) => {
+                tracing::error!(error = %e, events = inserts.len(), writes = replies.len(), "could not commit");
                 let reason = e.to_string();
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(reason.clone()));
+                for (_, reply) in inserts {
+                    let _ = reply.send(Err(reason.clone()));
+                }
+                for reply in replies {
+                    let _ = reply.send(Err(reason.clone()));
                 }
             }
         }
     }
 }
 
-async fn commit(conn: &mut SqliteConnection, batch: &[Job], first_id: i64) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let mut tx = conn.begin().await?;
+type WriteReply = oneshot::Sender<Result<(), String>>;
 
+/// Commits the events and the ops in one transaction; on success, each op's
+/// reply with its own result, on failure the error and every op's reply.
+async fn commit(
+    conn: &mut SqliteConnection,
+    events: &[&NewEvent],
+    first_id: i64,
+    writes: Vec<(WriteOp, WriteReply)>,
+) -> Result<Vec<(WriteReply, Result<(), String>)>, (sqlx::Error, Vec<WriteReply>)> {
+    let mut tx = match conn.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return Err((e, writes.into_iter().map(|(_, r)| r).collect())),
+    };
+    if let Err(e) = insert_events(&mut tx, events, first_id).await {
+        return Err((e, writes.into_iter().map(|(_, r)| r).collect()));
+    }
+    let mut replies = Vec::with_capacity(writes.len());
+    for (op, reply) in writes {
+        let result = match sqlx::query("SAVEPOINT write_op").execute(&mut *tx).await {
+            Err(e) => Err(e),
+            Ok(_) => match op(&mut tx).await {
+                Ok(()) => sqlx::query("RELEASE write_op")
+                    .execute(&mut *tx)
+                    .await
+                    .map(|_| ()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a write was rolled back");
+                    let undone = sqlx::query("ROLLBACK TO write_op; RELEASE write_op")
+                        .execute(&mut *tx)
+                        .await;
+                    match undone {
+                        Ok(_) => Err(e),
+                        // The transaction is in an unknown state: give it up.
+                        Err(undo) => {
+                            let mut all: Vec<WriteReply> = replies.into_iter().map(|(r, _)| r).collect();
+                            all.push(reply);
+                            return Err((undo, all));
+                        }
+                    }
+                }
+            },
+        };
+        replies.push((reply, result.map_err(|e| e.to_string())));
+    }
+    match tx.commit().await {
+        Ok(()) => Ok(replies),
+        Err(e) => Err((e, replies.into_iter().map(|(r, _)| r).collect())),
+    }
+}
+
+async fn insert_events(
+    tx: &mut SqliteConnection,
+    batch: &[&NewEvent],
+    first_id: i64,
+) -> Result<(), sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
     let mut events: QueryBuilder<Sqlite> =
         QueryBuilder::new("INSERT INTO events (id, received_at, event_type, body, source, echo) ");
-    events.push_values(batch.iter().enumerate(), |mut row, (i, job)| {
+    events.push_values(batch.iter().enumerate(), |mut row, (i, event)| {
         row.push_bind(first_id + i as i64)
             .push_bind(now)
-            .push_bind(job.event.event_type.as_str())
-            .push_bind(job.event.body.as_ref())
-            .push_bind(job.event.source.as_deref())
-            .push_bind(job.event.echo);
+            .push_bind(event.event_type.as_str())
+            .push_bind(event.body.as_ref())
+            .push_bind(event.source.as_deref())
+            .push_bind(event.echo);
     });
     events.build().execute(&mut *tx).await?;
 
     let rows: Vec<(i64, &Destination)> = batch
         .iter()
         .enumerate()
-        .flat_map(|(i, job)| {
-            job.event
-                .destinations
-                .iter()
-                .map(move |d| (first_id + i as i64, d))
-        })
+        .flat_map(|(i, event)| event.destinations.iter().map(move |d| (first_id + i as i64, d)))
         .collect();
     for chunk in rows.chunks(MAX_BATCH) {
         let mut outbox: QueryBuilder<Sqlite> =
@@ -125,5 +257,125 @@ async fn commit(conn: &mut SqliteConnection, batch: &[Job], first_id: i64) -> Re
         });
         outbox.build().execute(&mut *tx).await?;
     }
-    tx.commit().await
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Store;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        (dir, store)
+    }
+
+    fn event(n: u8) -> NewEvent {
+        NewEvent {
+            event_type: "EVENT_TEST".into(),
+            body: bytes::Bytes::from(vec![b'0' + n]),
+            source: None,
+            echo: false,
+            destinations: vec![Destination {
+                name: "discord".into(),
+                state: "pending",
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_undone_alone_and_the_events_beside_it_commit() {
+        let (_dir, store) = store().await;
+        let writer = store.writer().clone();
+        // Keeps the writer busy, so what is sent next is committed together.
+        let busy = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(|_| {
+                        Box::pin(async {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            Ok(())
+                        })
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let failing = writer.write(|conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO settings (key, value, changed_at) VALUES ('half', 'done', 0)")
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("INSERT INTO no_such_table VALUES (1)")
+                    .execute(&mut *conn)
+                    .await
+                    .map(|_| ())
+            })
+        });
+        let marked = writer.execute(sqlx::query(
+            "INSERT INTO settings (key, value, changed_at) VALUES ('whole', 'done', 0)",
+        ));
+        let (failing, marked, first, second) =
+            tokio::join!(failing, marked, writer.insert(event(1)), writer.insert(event(2)));
+        busy.await.unwrap().unwrap();
+
+        assert!(
+            matches!(failing, Err(StoreError::Commit(ref e)) if e.contains("no_such_table")),
+            "{failing:?}"
+        );
+        marked.unwrap();
+        assert_eq!((first.unwrap(), second.unwrap()), (1, 2));
+        let events = store.events().await.unwrap();
+        assert_eq!(events.len(), 2);
+        let outbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(outbox, 2);
+        assert!(
+            store.setting("half").await.unwrap().is_none(),
+            "the failed write left nothing"
+        );
+        assert!(store.setting("whole").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn writes_alone_and_events_alternate_without_losing_either() {
+        let (_dir, store) = store().await;
+        let writer = store.writer();
+        for n in 0..5u8 {
+            writer.insert(event(n)).await.unwrap();
+            writer
+                .execute(
+                    sqlx::query("UPDATE outbox SET state = 'delivered' WHERE event_id = ?")
+                        .bind(i64::from(n) + 1),
+                )
+                .await
+                .unwrap();
+        }
+        let delivered: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'delivered'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(delivered, 5);
+
+        // A commit of bookkeeping alone does not wait for the disk.
+        let (tx, rx) = oneshot::channel();
+        writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mode: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(conn).await?;
+                    let _ = tx.send(mode);
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(rx.await.unwrap(), 1, "NORMAL");
+    }
 }
