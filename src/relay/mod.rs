@@ -87,5 +87,6 @@ pub async fn replay_dead_letters(store: &Store) -> Result<u64, StoreError> {
     .bind(now_ms())
     .execute(store.pool())
     .await?;
+    store.note_requeued();
     Ok(done.rows_affected())
 }

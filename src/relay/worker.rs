@@ -2,10 +2,12 @@
 //! and only moves on once it is delivered or has failed for good, so the
 //! game server sees events in the order they were accepted.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use sqlx::Row;
 use tokio::sync::Notify;
@@ -36,6 +38,21 @@ pub enum Outcome {
     Paused,
 }
 
+/// Pending events read from the outbox in one query, at most.
+const READ_AHEAD: i64 = 16;
+
+/// A pending event as read from the outbox.
+struct Head {
+    outbox_id: i64,
+    attempts: i64,
+    next_attempt_at: i64,
+    replayed: bool,
+    event_id: i64,
+    received_at: i64,
+    event_type: String,
+    body: Bytes,
+}
+
 /// How a single attempt ended.
 enum Attempt {
     Delivered { response: String },
@@ -52,6 +69,10 @@ pub struct RelayWorker {
     forwarding: Arc<AtomicBool>,
     echo: EchoFilter,
     alerts: Alerts,
+    /// The oldest pending events, read ahead; the head is first.
+    ahead: VecDeque<Head>,
+    /// [`Store::requeued`] when `ahead` was read.
+    ahead_requeued: u64,
 }
 
 impl RelayWorker {
@@ -73,11 +94,13 @@ impl RelayWorker {
             forwarding,
             echo,
             alerts,
+            ahead: VecDeque::new(),
+            ahead_requeued: 0,
         }
     }
 
     /// Runs until `stop` is cancelled; an attempt in flight is finished first.
-    pub async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
+    pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken) {
         tracing::info!(target_url = %self.url, "relay worker started");
         loop {
             // Registered before looking at the queue, so a commit between
@@ -108,30 +131,23 @@ impl RelayWorker {
 
     /// Looks at the oldest pending event for this target and, if it is due,
     /// makes one attempt to deliver it.
-    pub async fn try_deliver_head(&self) -> Result<Outcome, StoreError> {
+    async fn try_deliver_head(&mut self) -> Result<Outcome, StoreError> {
         if !self.forwarding.load(Ordering::Relaxed) {
             return Ok(Outcome::Paused);
         }
-        let Some(row) = sqlx::query(
-            "SELECT o.id, o.attempts, o.next_attempt_at, o.replayed, e.id, e.received_at, e.event_type, e.body
-             FROM outbox o JOIN events e ON e.id = o.event_id
-             WHERE o.destination = ? AND o.state = 'pending'
-             ORDER BY o.id LIMIT 1",
-        )
-        .bind(&self.destination)
-        .fetch_optional(self.store.pool())
-        .await?
-        else {
+        let Some(head) = self.head().await? else {
             return Ok(Outcome::Empty);
         };
-        let outbox_id: i64 = row.get(0);
-        let attempts: i64 = row.get(1);
-        let next_attempt_at: i64 = row.get(2);
-        let replayed = row.get::<i64, _>(3) != 0;
-        let event_id: i64 = row.get(4);
-        let received_at: i64 = row.get(5);
-        let event_type: String = row.get(6);
-        let body: Vec<u8> = row.get(7);
+        let Head {
+            outbox_id,
+            attempts,
+            next_attempt_at,
+            replayed,
+            event_id,
+            received_at,
+            ..
+        } = *head;
+        let event_type = head.event_type.clone();
 
         let now = now_ms();
         if !replayed && now - received_at > self.config.max_age.as_millis() as i64 {
@@ -141,6 +157,7 @@ impl RelayWorker {
             );
             self.finish(outbox_id, "expired", attempts, Some(&reason), None)
                 .await?;
+            self.ahead.pop_front();
             metrics::dead_letter(&self.destination);
             tracing::warn!(event_id, %event_type, target_url = %self.url, "relay expired an event too old to send");
             self.alerts.raise(Alert::DeadLetter {
@@ -159,20 +176,57 @@ impl RelayWorker {
 
         let attempt = attempts + 1;
         let span = tracing::info_span!("relay", event_id, %event_type, target_url = %self.url, attempt);
-        self.attempt(outbox_id, attempt, event_id, received_at, event_type, body)
-            .instrument(span)
-            .await
+        let outcome = self.attempt(attempt).instrument(span).await?;
+        match outcome {
+            Outcome::Delivered | Outcome::DeadLettered => {
+                self.ahead.pop_front();
+            }
+            _ => {}
+        }
+        Ok(outcome)
     }
 
-    async fn attempt(
-        &self,
-        outbox_id: i64,
-        attempt: i64,
-        event_id: i64,
-        received_at: i64,
-        event_type: String,
-        body: Vec<u8>,
-    ) -> Result<Outcome, StoreError> {
+    /// The oldest pending event, from the events read ahead; the next few are
+    /// read in one query when they run out, and again if dead letters were
+    /// re-queued since (they go first, in their original place).
+    async fn head(&mut self) -> Result<Option<&Head>, StoreError> {
+        let requeued = self.store.requeued();
+        if self.ahead.is_empty() || requeued != self.ahead_requeued {
+            self.ahead_requeued = requeued;
+            let rows = sqlx::query(
+                "SELECT o.id, o.attempts, o.next_attempt_at, o.replayed, e.id, e.received_at, e.event_type, e.body
+                 FROM outbox o JOIN events e ON e.id = o.event_id
+                 WHERE o.destination = ? AND o.state = 'pending'
+                 ORDER BY o.id LIMIT ?",
+            )
+            .bind(&self.destination)
+            .bind(READ_AHEAD)
+            .fetch_all(self.store.pool())
+            .await?;
+            self.ahead = rows
+                .into_iter()
+                .map(|row| Head {
+                    outbox_id: row.get(0),
+                    attempts: row.get(1),
+                    next_attempt_at: row.get(2),
+                    replayed: row.get::<i64, _>(3) != 0,
+                    event_id: row.get(4),
+                    received_at: row.get(5),
+                    event_type: row.get(6),
+                    body: Bytes::from(row.get::<Vec<u8>, _>(7)),
+                })
+                .collect();
+        }
+        Ok(self.ahead.front())
+    }
+
+    /// One attempt to deliver the head event.
+    async fn attempt(&mut self, attempt: i64) -> Result<Outcome, StoreError> {
+        let Some(head) = self.ahead.front() else {
+            return Ok(Outcome::Empty);
+        };
+        let (outbox_id, event_id, received_at) = (head.outbox_id, head.event_id, head.received_at);
+        let (event_type, body) = (head.event_type.clone(), head.body.clone());
         metrics::delivery_attempt(&self.destination);
         // Before sending: the game server may forward it straight back
         // before it answers us.
@@ -191,15 +245,20 @@ impl RelayWorker {
                 let delay = after.unwrap_or_else(|| backoff(&self.config.retry_schedule, attempt as u32));
                 tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
                 metrics::delivery_failure(&self.destination);
+                let next_attempt_at = now_ms() + delay.as_millis() as i64;
                 let query = sqlx::query(
                     "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
                 )
                 .bind(attempt)
-                .bind(now_ms() + delay.as_millis() as i64)
+                .bind(next_attempt_at)
                 .bind(error)
                 .bind(now_ms())
                 .bind(outbox_id);
                 self.store.writer().execute(query).await?;
+                if let Some(head) = self.ahead.front_mut() {
+                    head.attempts = attempt;
+                    head.next_attempt_at = next_attempt_at;
+                }
                 Ok(Outcome::Retrying)
             }
             Attempt::Permanent { error } => {
@@ -219,7 +278,7 @@ impl RelayWorker {
         }
     }
 
-    async fn send(&self, body: Vec<u8>) -> Attempt {
+    async fn send(&self, body: Bytes) -> Attempt {
         let sent = self
             .client
             .post(&self.url)

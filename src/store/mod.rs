@@ -4,6 +4,8 @@
 mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{
@@ -51,6 +53,9 @@ pub struct StoredEvent {
 pub struct Store {
     pool: SqlitePool,
     writer: Writer,
+    /// Bumped whenever finished deliveries are queued again (a replay), so a
+    /// worker reading its queue ahead knows to read it afresh.
+    requeued: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -94,11 +99,25 @@ impl Store {
             .connect()
             .await?;
         let writer = Writer::spawn(conn, fsync).await?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            requeued: Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// How many times finished deliveries were queued again.
+    pub fn requeued(&self) -> u64 {
+        self.requeued.load(Ordering::Acquire)
+    }
+
+    /// Records that finished deliveries were queued again (after the commit).
+    pub fn note_requeued(&self) {
+        self.requeued.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The single writer: accepted events and delivery bookkeeping.

@@ -90,8 +90,9 @@ impl Writer {
     }
 
     /// Runs `op` in the writer's next transaction; returns once it has
-    /// committed. An op that fails is rolled back alone (a savepoint), so it
-    /// never costs the events committed beside it.
+    /// committed. If it (or another op in the same transaction) fails, the
+    /// ops are undone and each gets the error; the events committed beside
+    /// them are not affected.
     pub async fn write<F>(&self, op: F) -> Result<(), StoreError>
     where
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c> + Send + 'static,
@@ -123,15 +124,23 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_i
     // What the connection's `synchronous` is set to now.
     let mut synced = fsync;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut inserts = Vec::new();
-        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        let mut event_replies = Vec::new();
+        let mut ops = Vec::new();
+        let mut op_replies = Vec::new();
         for job in batch.drain(..) {
             match job {
-                Job::Insert { event, reply } => inserts.push((event, reply)),
-                Job::Write { op, reply } => writes.push((op, reply)),
+                Job::Insert { event, reply } => {
+                    events.push(event);
+                    event_replies.push(reply);
+                }
+                Job::Write { op, reply } => {
+                    ops.push(op);
+                    op_replies.push(reply);
+                }
             }
         }
-        let sync = fsync && !inserts.is_empty();
+        let sync = fsync && !events.is_empty();
         if sync != synced {
             let pragma = if sync {
                 "PRAGMA synchronous = FULL"
@@ -144,24 +153,23 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_i
             }
         }
         let first_id = next_id;
-        let events: Vec<&NewEvent> = inserts.iter().map(|(e, _)| e).collect();
-        match commit(&mut conn, &events, first_id, writes).await {
-            Ok(replies) => {
-                next_id += inserts.len() as i64;
-                for (i, (_, reply)) in inserts.into_iter().enumerate() {
+        match commit(&mut conn, &events, first_id, ops).await {
+            Ok(ops_result) => {
+                next_id += events.len() as i64;
+                for (i, reply) in event_replies.into_iter().enumerate() {
                     let _ = reply.send(Ok(first_id + i as i64));
                 }
-                for (reply, result) in replies {
-                    let _ = reply.send(result);
+                for reply in op_replies {
+                    let _ = reply.send(ops_result.clone());
                 }
             }
-            Err((e, replies)) => {
-                tracing::error!(error = %e, events = inserts.len(), writes = replies.len(), "could not commit");
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), writes = op_replies.len(), "could not commit");
                 let reason = e.to_string();
-                for (_, reply) in inserts {
+                for reply in event_replies {
                     let _ = reply.send(Err(reason.clone()));
                 }
-                for reply in replies {
+                for reply in op_replies {
                     let _ = reply.send(Err(reason.clone()));
                 }
             }
@@ -169,60 +177,45 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_i
     }
 }
 
-type WriteReply = oneshot::Sender<Result<(), String>>;
-
-/// Commits the events and the ops in one transaction; on success, each op's
-/// reply with its own result, on failure the error and every op's reply.
+/// Commits the events, then the ops, in one transaction. The ops share one
+/// savepoint: if one fails, all of them are undone and get its error (their
+/// callers retry), and the events commit all the same. An op failing is rare
+/// (a full disk, a bug); a savepoint each would cost two more round trips to
+/// SQLite per op on the path every delivery takes.
 async fn commit(
     conn: &mut SqliteConnection,
-    events: &[&NewEvent],
+    events: &[NewEvent],
     first_id: i64,
-    writes: Vec<(WriteOp, WriteReply)>,
-) -> Result<Vec<(WriteReply, Result<(), String>)>, (sqlx::Error, Vec<WriteReply>)> {
-    let mut tx = match conn.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return Err((e, writes.into_iter().map(|(_, r)| r).collect())),
-    };
-    if let Err(e) = insert_events(&mut tx, events, first_id).await {
-        return Err((e, writes.into_iter().map(|(_, r)| r).collect()));
+    ops: Vec<WriteOp>,
+) -> Result<Result<(), String>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    insert_events(&mut tx, events, first_id).await?;
+    let guarded = !events.is_empty() && !ops.is_empty();
+    if guarded {
+        sqlx::query("SAVEPOINT write_ops").execute(&mut *tx).await?;
     }
-    let mut replies = Vec::with_capacity(writes.len());
-    for (op, reply) in writes {
-        let result = match sqlx::query("SAVEPOINT write_op").execute(&mut *tx).await {
-            Err(e) => Err(e),
-            Ok(_) => match op(&mut tx).await {
-                Ok(()) => sqlx::query("RELEASE write_op")
-                    .execute(&mut *tx)
-                    .await
-                    .map(|_| ()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a write was rolled back");
-                    let undone = sqlx::query("ROLLBACK TO write_op; RELEASE write_op")
-                        .execute(&mut *tx)
-                        .await;
-                    match undone {
-                        Ok(_) => Err(e),
-                        // The transaction is in an unknown state: give it up.
-                        Err(undo) => {
-                            let mut all: Vec<WriteReply> = replies.into_iter().map(|(r, _)| r).collect();
-                            all.push(reply);
-                            return Err((undo, all));
-                        }
-                    }
-                }
-            },
-        };
-        replies.push((reply, result.map_err(|e| e.to_string())));
+    let mut ops_result = Ok(());
+    for op in ops {
+        if let Err(e) = op(&mut tx).await {
+            tracing::warn!(error = %e, "a write failed; undoing the writes committed with it");
+            if !guarded {
+                // Nothing else in this transaction: dropping it rolls it back.
+                return Err(e);
+            }
+            ops_result = Err(e.to_string());
+            break;
+        }
     }
-    match tx.commit().await {
-        Ok(()) => Ok(replies),
-        Err(e) => Err((e, replies.into_iter().map(|(r, _)| r).collect())),
+    if guarded && ops_result.is_err() {
+        sqlx::query("ROLLBACK TO write_ops").execute(&mut *tx).await?;
     }
+    tx.commit().await?;
+    Ok(ops_result)
 }
 
 async fn insert_events(
     tx: &mut SqliteConnection,
-    batch: &[&NewEvent],
+    batch: &[NewEvent],
     first_id: i64,
 ) -> Result<(), sqlx::Error> {
     if batch.is_empty() {
@@ -288,7 +281,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_write_is_undone_alone_and_the_events_beside_it_commit() {
+    async fn a_failing_write_undoes_the_writes_beside_it_but_not_the_events() {
         let (_dir, store) = store().await;
         let writer = store.writer().clone();
         // Keeps the writer busy, so what is sent next is committed together.
@@ -328,7 +321,10 @@ mod tests {
             matches!(failing, Err(StoreError::Commit(ref e)) if e.contains("no_such_table")),
             "{failing:?}"
         );
-        marked.unwrap();
+        assert!(
+            matches!(marked, Err(StoreError::Commit(ref e)) if e.contains("no_such_table")),
+            "a write beside a failing one is undone with it: {marked:?}"
+        );
         assert_eq!((first.unwrap(), second.unwrap()), (1, 2));
         let events = store.events().await.unwrap();
         assert_eq!(events.len(), 2);
@@ -341,6 +337,14 @@ mod tests {
             store.setting("half").await.unwrap().is_none(),
             "the failed write left nothing"
         );
+        assert!(store.setting("whole").await.unwrap().is_none());
+        // The writer goes on: the same write alone commits.
+        writer
+            .execute(sqlx::query(
+                "INSERT INTO settings (key, value, changed_at) VALUES ('whole', 'done', 0)",
+            ))
+            .await
+            .unwrap();
         assert!(store.setting("whole").await.unwrap().is_some());
     }
 
