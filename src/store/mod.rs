@@ -3,6 +3,7 @@
 
 mod writer;
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,15 +91,15 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let conn = options
-            .synchronous(if fsync {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
-            .connect()
-            .await?;
-        let writer = Writer::spawn(conn, fsync).await?;
+        // The writer's commits do not fsync; with `fsync` the writer syncs
+        // the WAL itself, outside the write lock (see `writer`).
+        let wal = fsync.then(|| {
+            let mut wal = options.get_filename().as_os_str().to_owned();
+            wal.push("-wal");
+            PathBuf::from(wal)
+        });
+        let conn = options.connect().await?;
+        let writer = Writer::spawn(conn, wal).await?;
         Ok(Self {
             pool,
             writer,

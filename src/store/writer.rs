@@ -1,15 +1,28 @@
 //! The single writer: every accepted event goes through here, and requests
-//! that arrive together share one transaction and one fsync (group commit).
-//! A caller is answered only after its event's transaction has committed, so
+//! that arrive together share one transaction (group commit). A caller is
+//! answered only after its event's transaction has committed and, with
+//! fsync on, after the write-ahead log holding it has reached the disk, so
 //! `200 ok` still means stored.
+//!
+//! The fsync is not done by SQLite inside the commit (`synchronous=FULL`),
+//! where it would hold the database's one write lock, but by a second task
+//! on the WAL file once the commit has returned: the next commit proceeds
+//! meanwhile, and one fsync covers every commit made before it. SQLite
+//! appends committed frames to the WAL before COMMIT returns and only
+//! overwrites them after a checkpoint has copied them into the database and
+//! synced it, so an fsync of the WAL file after the commit makes it durable
+//! as FULL would.
 //!
 //! The delivery workers' bookkeeping (relay marks, Discord cards) goes
 //! through here too, joining the next commit: SQLite has one write lock, and
 //! a second connection waiting for it sleeps in SQLite's busy handler (1 to
 //! 100 ms a try) while the writer keeps taking it, which starved the relay
 //! and stretched the writer's own commits whenever it was the one waiting.
+//! Bookkeeping needs no fsync: it survives a crash of the process without
+//! one, and a mark lost to a power cut costs a duplicate delivery.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 use sqlx::query::Query;
@@ -63,15 +76,19 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// `fsync`: whether a commit holding new events waits for the disk.
-    /// Commits of bookkeeping only never do: they survive a crash of the
-    /// process without it, and a lost mark costs at most a duplicate.
-    pub(super) async fn spawn(mut conn: SqliteConnection, fsync: bool) -> Result<Self, StoreError> {
+    /// `conn` must be in WAL mode with `synchronous=NORMAL`. `wal`: the WAL
+    /// file to fsync before new events are acknowledged (None: fsync off).
+    pub(super) async fn spawn(mut conn: SqliteConnection, wal: Option<PathBuf>) -> Result<Self, StoreError> {
         let next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM events")
             .fetch_one(&mut conn)
             .await?;
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(conn, rx, next_id, fsync));
+        let syncer = wal.map(|wal| {
+            let (to_sync, rx) = mpsc::unbounded_channel();
+            tokio::spawn(sync_then_answer(wal, rx));
+            to_sync
+        });
+        tokio::spawn(run(conn, rx, next_id, syncer));
         Ok(Self { jobs })
     }
 
@@ -119,10 +136,16 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_id: i64, fsync: bool) {
+/// Acknowledgements of committed events, waiting for the WAL's fsync.
+type Committed = Vec<(oneshot::Sender<Result<i64, String>>, i64)>;
+
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Job>,
+    mut next_id: i64,
+    syncer: Option<mpsc::UnboundedSender<Committed>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // What the connection's `synchronous` is set to now.
-    let mut synced = fsync;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut events = Vec::new();
         let mut event_replies = Vec::new();
@@ -140,24 +163,22 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_i
                 }
             }
         }
-        let sync = fsync && !events.is_empty();
-        if sync != synced {
-            let pragma = if sync {
-                "PRAGMA synchronous = FULL"
-            } else {
-                "PRAGMA synchronous = NORMAL"
-            };
-            match sqlx::query(pragma).execute(&mut conn).await {
-                Ok(_) => synced = sync,
-                Err(e) => tracing::warn!(error = %e, "could not change the writer's synchronous mode"),
-            }
-        }
         let first_id = next_id;
         match commit(&mut conn, &events, first_id, ops).await {
             Ok(ops_result) => {
                 next_id += events.len() as i64;
-                for (i, reply) in event_replies.into_iter().enumerate() {
-                    let _ = reply.send(Ok(first_id + i as i64));
+                let committed: Committed = event_replies
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, reply)| (reply, first_id + i as i64))
+                    .collect();
+                match &syncer {
+                    Some(syncer) if !committed.is_empty() => {
+                        if let Err(unsent) = syncer.send(committed) {
+                            answer(unsent.0, Err("the WAL syncer has stopped".into()));
+                        }
+                    }
+                    _ => answer(committed, Ok(())),
                 }
                 for reply in op_replies {
                     let _ = reply.send(ops_result.clone());
@@ -174,6 +195,36 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, mut next_i
                 }
             }
         }
+    }
+}
+
+/// Fsyncs the WAL file once for every group of commits that arrive while
+/// the last fsync ran, then answers their callers.
+async fn sync_then_answer(wal: PathBuf, mut rx: mpsc::UnboundedReceiver<Committed>) {
+    let mut waiting = Vec::new();
+    while rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
+        let path = wal.clone();
+        let synced = tokio::task::spawn_blocking(move || {
+            std::fs::OpenOptions::new().write(true).open(&path)?.sync_data()
+        })
+        .await;
+        let result = match synced {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("could not fsync the write-ahead log: {e}")),
+            Err(e) => Err(format!("could not fsync the write-ahead log: {e}")),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "events committed but not known to be on disk; answering 503");
+        }
+        for committed in waiting.drain(..) {
+            answer(committed, result.clone());
+        }
+    }
+}
+
+fn answer(committed: Committed, result: Result<(), String>) {
+    for (reply, id) in committed {
+        let _ = reply.send(result.clone().map(|()| id));
     }
 }
 
@@ -367,19 +418,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(delivered, 5);
+    }
 
-        // A commit of bookkeeping alone does not wait for the disk.
-        let (tx, rx) = oneshot::channel();
-        writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mode: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(conn).await?;
-                    let _ = tx.send(mode);
-                    Ok(())
-                })
-            })
+    #[tokio::test]
+    async fn an_event_is_acknowledged_only_once_its_wal_is_synced() {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+
+        // Kept open: its connections keep the WAL file in place.
+        let (dir, _store) = store().await;
+        let wal = dir.path().join("t.db-wal");
+        assert!(wal.exists(), "the store is in WAL mode");
+        let connect = || async {
+            sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+                "sqlite://{}",
+                dir.path().join("t.db").display()
+            ))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+        };
+
+        let synced = Writer::spawn(connect().await, Some(wal)).await.unwrap();
+        assert!(synced.insert(event(1)).await.is_ok());
+
+        // A WAL that cannot be synced: committed, but not acknowledged.
+        let unsyncable = Writer::spawn(connect().await, Some(dir.path().join("missing-wal")))
             .await
             .unwrap();
-        assert_eq!(rx.await.unwrap(), 1, "NORMAL");
+        let refused = unsyncable.insert(event(2)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Commit(ref e)) if e.contains("fsync")),
+            "{refused:?}"
+        );
+        // Bookkeeping does not wait for a sync.
+        unsyncable
+            .execute(sqlx::query("UPDATE outbox SET state = 'delivered'"))
+            .await
+            .unwrap();
     }
 }
