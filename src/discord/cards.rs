@@ -69,6 +69,47 @@ pub async fn upsert(conn: &mut SqliteConnection, card: &Card, channel_id: u64) -
     Ok(())
 }
 
+/// Rows per multi-row INSERT (6 variables each, far below SQLite's limit).
+const INSERT_CHUNK: usize = 200;
+
+/// Stores cards in order: runs of one-off cards as multi-row inserts (one
+/// statement, not one each), keyed cards one by one, so card ids, and with
+/// them the posting order, follow the order the cards were rendered in.
+pub async fn upsert_all(conn: &mut SqliteConnection, cards: &[(Card, u64)]) -> Result<(), sqlx::Error> {
+    let mut run: Vec<&(Card, u64)> = Vec::new();
+    for entry in cards {
+        if entry.0.key.is_none() {
+            run.push(entry);
+            if run.len() == INSERT_CHUNK {
+                insert_one_offs(conn, &run).await?;
+                run.clear();
+            }
+            continue;
+        }
+        insert_one_offs(conn, &run).await?;
+        run.clear();
+        upsert(conn, &entry.0, entry.1).await?;
+    }
+    insert_one_offs(conn, &run).await
+}
+
+async fn insert_one_offs(conn: &mut SqliteConnection, cards: &[&(Card, u64)]) -> Result<(), sqlx::Error> {
+    if cards.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let mut query: QueryBuilder<Sqlite> =
+        QueryBuilder::new("INSERT INTO discord_cards (channel_id, embed, mentions, state, updated_at) ");
+    query.push_values(cards, |mut row, (card, channel_id)| {
+        row.push_bind(*channel_id as i64)
+            .push_bind(serde_json::to_string(&card.embed).unwrap_or_default())
+            .push_bind(serde_json::to_string(&card.mentions).unwrap_or_else(|_| "[]".into()))
+            .push_bind(card.state.as_ref().and_then(|s| serde_json::to_string(s).ok()))
+            .push_bind(now);
+    });
+    query.build().execute(conn).await.map(|_| ())
+}
+
 /// Stores one card on its own (an alert for the log channel).
 pub async fn queue(store: &Store, card: Card, channel_id: u64) -> Result<(), StoreError> {
     store

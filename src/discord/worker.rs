@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -151,29 +151,30 @@ async fn store_rendered(
     first: i64,
     last: i64,
 ) -> Result<(), sqlx::Error> {
-    for (card, channel) in &cards {
-        cards::upsert(conn, card, *channel).await?;
+    cards::upsert_all(conn, &cards).await?;
+    let now = now_ms();
+    let (kept, removed): (Vec<_>, Vec<_>) = units.into_iter().partition(|(_, unit)| unit.is_some());
+    for chunk in kept.chunks(500) {
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO units (ident_id, unit, updated_at) ");
+        query.push_values(chunk, |mut row, (id, unit)| {
+            row.push_bind(*id)
+                .push_bind(serde_json::to_string(unit).unwrap_or_default())
+                .push_bind(now);
+        });
+        query.push(
+            " ON CONFLICT (ident_id) DO UPDATE SET unit = excluded.unit, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut *conn).await?;
     }
-    for (id, unit) in &units {
-        match unit {
-            Some(unit) => {
-                sqlx::query(
-                    "INSERT INTO units (ident_id, unit, updated_at) VALUES (?, ?, ?)
-                     ON CONFLICT (ident_id) DO UPDATE SET unit = excluded.unit, updated_at = excluded.updated_at",
-                )
-                .bind(id)
-                .bind(serde_json::to_string(unit).unwrap_or_default())
-                .bind(now_ms())
-                .execute(&mut *conn)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM units WHERE ident_id = ?")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+    for chunk in removed.chunks(500) {
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM units WHERE ident_id IN (");
+        let mut ids = query.separated(", ");
+        for (id, _) in chunk {
+            ids.push_bind(*id);
         }
+        query.push(")");
+        query.build().execute(&mut *conn).await?;
     }
     sqlx::query(
         "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, updated_at = ?1
