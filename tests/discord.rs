@@ -76,18 +76,29 @@ async fn a_dispatch_call_is_one_message_edited_through_its_life() {
         "EVENT_DISPATCH_UNIT_DETACH.json",
         "EVENT_DISPATCH_CLOSED.json",
     ];
-    // One at a time, each seen by Discord before the next, so every step is an edit.
+    // One at a time, each seen by Discord before the next, so every step is
+    // an edit. The edit raises the call from P2 to P1: Discord notifies no
+    // one of an edit, so a message of its own pings the priority role.
     let mut seen = 1;
     for name in sequence {
         assert_eq!(app.post(fixture(name)).await.0, 200);
-        seen += 1;
+        seen += if name == "EVENT_DISPATCH_EDIT.json" { 2 } else { 1 };
         fake.wait_for_messages(seen, WAIT).await;
     }
-    let dispatch: Vec<_> = fake
+    let (pings, dispatch): (Vec<_>, Vec<_>) = fake
         .successful_messages()
         .into_iter()
         .filter(|m| m.channel_id == CH_DISPATCH)
-        .collect();
+        .partition(|m| {
+            m.method == "POST"
+                && m.content().contains(&format!("<@&{ROLE_P1}>"))
+                && all_text(&m.body["embeds"]).contains("raised to priority 1")
+        });
+    assert_eq!(pings.len(), 1, "one escalation ping");
+    assert_eq!(
+        pings[0].body["allowed_mentions"]["roles"],
+        json!([ROLE_P1.to_string()])
+    );
     assert_eq!(dispatch.len(), sequence.len());
     assert_eq!(dispatch[0].method, "POST");
     for edit in &dispatch[1..] {

@@ -175,12 +175,19 @@ fn dispatch_sequence_edits_one_message() {
             .filter_map(|k| states.get(&k).cloned().map(|s| (k, s)))
             .collect();
         let cards = render(&event, &prior, &roster, &ROLES, RECEIVED_AT_MS);
-        assert_eq!(cards.len(), 1);
+        // The edit raises the call from P2 to P1: a ping of its own follows.
+        let escalates = name == "EVENT_DISPATCH_EDIT";
+        assert_eq!(cards.len(), if escalates { 2 } else { 1 }, "{name}");
         let card = &cards[0];
         assert_eq!(card.key.as_deref(), Some("dispatch:1187"));
         assert_within_limits(card);
         states.insert(card.key.clone().unwrap(), card.state.clone().unwrap());
         steps.push(json!({"event": name, "card": view(card)}));
+        if let Some(ping) = cards.get(1) {
+            assert_eq!(ping.key, None);
+            assert_within_limits(ping);
+            steps.push(json!({"event": name, "escalation": view(ping)}));
+        }
     }
     insta::assert_json_snapshot!("dispatch_sequence", steps);
 }

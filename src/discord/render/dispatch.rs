@@ -37,7 +37,17 @@ pub(super) fn render(event: &CadEvent, ctx: &Ctx) -> Vec<Draft> {
             let ping = dispatch.priority == Priority::P1 && !closed && !was_p1;
             let verb = if is_new { "created" } else { "updated" };
             let action = by(verb, e.origin_ident, ctx);
-            vec![draft(dispatch, closed, &action, ping, ctx)]
+            // Discord does not notify anyone of an edit: a call raised to
+            // priority 1 after it was shown also gets a message of its own
+            // that pings the role.
+            let escalation = ctx
+                .roles
+                .role_priority1
+                .filter(|_| ping && prior.is_some())
+                .map(|role| escalation(&dispatch, &action, role));
+            let mut drafts = vec![draft(dispatch, closed, &action, ping, ctx)];
+            drafts.extend(escalation);
+            drafts
         }
         CadEvent::DispatchNote { call_id, note } => {
             let (mut dispatch, closed) = prior_or_minimal(ctx, *call_id);
@@ -172,6 +182,26 @@ fn draft(dispatch: Dispatch, closed: bool, action: &str, ping: bool, ctx: &Ctx) 
         embed: embed(&dispatch, closed, action, ctx),
         mentions,
         state: Some(CardState::Dispatch { dispatch, closed }),
+    }
+}
+
+/// A short message that a shown call was raised to priority 1, pinging `role`.
+fn escalation(d: &Dispatch, action: &str, role: u64) -> Draft {
+    let mut embed = Embed::new()
+        .title(format!("⚠️ Call #{} raised to priority 1", d.call_id))
+        .description(format!("{}\n{}", title(d, false), plain(action)))
+        .color(colors::RED);
+    let address = [d.block.trim(), d.address.trim()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !address.is_empty() {
+        embed = embed.field("Address", line(&address, 300), true);
+    }
+    Draft {
+        mentions: vec![role],
+        ..Draft::one_off(embed)
     }
 }
 

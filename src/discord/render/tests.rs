@@ -206,13 +206,42 @@ fn an_edit_pings_only_when_it_raises_the_call_to_priority_one() {
         &ROLES,
     ));
     assert!(new.mentions.is_empty());
-    let raised = one(step(
+    let raised = step(
         &event(dispatch_body("EVENT_DISPATCH_EDIT", 1, "x")),
         &mut states,
         &mut roster,
         &ROLES,
+    );
+    // The call's message is edited (which notifies no one) and a message of
+    // its own pings the priority role.
+    let [edit, ping] = &raised[..] else {
+        panic!("an edit and a ping: {raised:#?}")
+    };
+    assert_eq!(edit.key.as_deref(), Some("dispatch:1187"));
+    assert_eq!(edit.mentions, [333]);
+    assert_eq!((ping.key.as_deref(), &ping.mentions[..]), (None, &[333][..]));
+    assert_eq!(ping.kind, edit.kind, "in the same channel");
+    let title = ping.embed.title.as_deref().unwrap_or_default();
+    assert!(title.contains("#1187") && title.contains("priority 1"), "{title}");
+    assert!(ping.state.is_none());
+    // Without a priority role there is no one to ping.
+    let no_role = Roles {
+        role_priority1: None,
+        ..ROLES
+    };
+    let mut fresh = HashMap::new();
+    step(
+        &event(dispatch_body("EVENT_DISPATCH_NEW", 3, "x")),
+        &mut fresh,
+        &mut roster,
+        &no_role,
+    );
+    one(step(
+        &event(dispatch_body("EVENT_DISPATCH_EDIT", 1, "x")),
+        &mut fresh,
+        &mut roster,
+        &no_role,
     ));
-    assert_eq!(raised.mentions, [333]);
     let again = one(step(
         &event(dispatch_body("EVENT_DISPATCH_EDIT", 1, "y")),
         &mut states,
