@@ -185,17 +185,22 @@ fn draft(dispatch: Dispatch, closed: bool, action: &str, ping: bool, ctx: &Ctx) 
     }
 }
 
+/// `400 Strawberry Ave`: block and street, whichever are known.
+fn address(d: &Dispatch) -> String {
+    [d.block.trim(), d.address.trim()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A short message that a shown call was raised to priority 1, pinging `role`.
 fn escalation(d: &Dispatch, action: &str, role: u64) -> Draft {
     let mut embed = Embed::new()
         .title(format!("⚠️ Call #{} raised to priority 1", d.call_id))
         .description(format!("{}\n{}", title(d, false), plain(action)))
         .color(colors::RED);
-    let address = [d.block.trim(), d.address.trim()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let address = address(d);
     if !address.is_empty() {
         embed = embed.field("Address", line(&address, 300), true);
     }
@@ -261,11 +266,7 @@ fn embed(d: &Dispatch, closed: bool, action: &str, ctx: &Ctx) -> Embed {
     if !is_blank(&d.description) {
         embed = embed.description(block(&d.description, 3000));
     }
-    let address = [d.block.trim(), d.address.trim()]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let address = address(d);
     if !address.is_empty() {
         embed = embed.field("Address", line(&address, 300), true);
     }
