@@ -16,6 +16,7 @@ pub mod listener;
 pub mod relay;
 pub mod store;
 pub mod telemetry;
+pub mod worker_loop;
 
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -21,6 +21,7 @@ use crate::alerts::{Alert, Alerts};
 use crate::relay::retry::backoff;
 use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::metrics;
+use crate::worker_loop::{self, Next};
 
 /// The metrics label of Discord deliveries.
 const DESTINATION: &str = "discord";
@@ -69,25 +70,8 @@ impl Sender {
         }
     }
 
-    pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken) {
-        loop {
-            let notified = wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let wait = match self.send_next().await {
-                Ok(Step::Worked) => continue,
-                Ok(Step::Wait(d)) => d,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the Discord queue failed; retrying in 1s");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
+    pub async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
+        worker_loop::run(self, wake, stop).await;
     }
 
     /// Sends the first message that may go now: per channel in card order,
@@ -233,6 +217,19 @@ impl Sender {
                     });
                 }
                 cards::failed(&self.store, &ids, &reason).await
+            }
+        }
+    }
+}
+
+impl worker_loop::Step for Sender {
+    async fn step(&mut self) -> Next {
+        match self.send_next().await {
+            Ok(Step::Worked) => Next::Now,
+            Ok(Step::Wait(wait)) => Next::After(wait),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the Discord queue failed; retrying in 1s");
+                Next::After(Duration::from_secs(1))
             }
         }
     }

@@ -19,6 +19,7 @@ use super::routing::Routing;
 use crate::event::{Envelope, Unit};
 use crate::ingest::DISCORD_DESTINATION;
 use crate::store::{Store, StoreError, now_ms};
+use crate::worker_loop::{self, Next, Step};
 
 /// Events rendered in one transaction at most.
 const BATCH: i64 = 200;
@@ -56,25 +57,8 @@ impl RenderWorker {
         })
     }
 
-    pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken) {
-        loop {
-            let notified = wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let wait = match self.render_pending().await {
-                Ok(0) => Duration::from_secs(30),
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "rendering Discord cards failed; retrying in 1s");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
+    pub async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
+        worker_loop::run(self, wake, stop).await;
     }
 
     /// Renders the oldest pending events; returns how many it took.
@@ -139,6 +123,19 @@ impl RenderWorker {
             self.cards_ready.notify_one();
         }
         Ok(rows.len())
+    }
+}
+
+impl Step for RenderWorker {
+    async fn step(&mut self) -> Next {
+        match self.render_pending().await {
+            Ok(0) => Next::After(Duration::from_secs(30)),
+            Ok(_) => Next::Now,
+            Err(e) => {
+                tracing::error!(error = %e, "rendering Discord cards failed; retrying in 1s");
+                Next::After(Duration::from_secs(1))
+            }
+        }
     }
 }
 

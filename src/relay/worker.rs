@@ -20,6 +20,7 @@ use crate::alerts::{Alert, Alerts};
 use crate::config::ForwardConfig;
 use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::metrics;
+use crate::worker_loop::{self, Next, Step};
 
 /// What one step of the worker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,33 +101,11 @@ impl RelayWorker {
     }
 
     /// Runs until `stop` is cancelled; an attempt in flight is finished first.
-    pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken) {
-        tracing::info!(target_url = %self.url, "relay worker started");
-        loop {
-            // Registered before looking at the queue, so a commit between
-            // the look and the wait is not missed.
-            let notified = wake.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-
-            let wait = match self.try_deliver_head().await {
-                Ok(Outcome::Delivered | Outcome::DeadLettered) => continue,
-                Ok(Outcome::Retrying) => Some(Duration::ZERO),
-                Ok(Outcome::NotDue(after)) => Some(after),
-                Ok(Outcome::Empty | Outcome::Paused) => None,
-                Err(e) => {
-                    tracing::error!(error = %e, target_url = %self.url, "relay queue unreadable; retrying in 1s");
-                    Some(Duration::from_secs(1))
-                }
-            };
-            let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600)));
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = &mut notified => {}
-                _ = sleep => {}
-            }
-        }
-        tracing::info!(target_url = %self.url, "relay worker stopped");
+    pub async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
+        let url = self.url.clone();
+        tracing::info!(target_url = %url, "relay worker started");
+        worker_loop::run(self, wake, stop).await;
+        tracing::info!(target_url = %url, "relay worker stopped");
     }
 
     /// Looks at the oldest pending event for this target and, if it is due,
@@ -353,6 +332,22 @@ impl RelayWorker {
         // Waits for the commit: the next event is sent only once this one is
         // marked, so a crash can repeat at most the event in flight.
         self.store.writer().execute(query).await
+    }
+}
+
+impl Step for RelayWorker {
+    async fn step(&mut self) -> Next {
+        match self.try_deliver_head().await {
+            Ok(Outcome::Delivered | Outcome::DeadLettered) => Next::Now,
+            // Through the wait, so a stop is seen between attempts.
+            Ok(Outcome::Retrying) => Next::After(Duration::ZERO),
+            Ok(Outcome::NotDue(after)) => Next::After(after),
+            Ok(Outcome::Empty | Outcome::Paused) => Next::After(Duration::from_secs(3600)),
+            Err(e) => {
+                tracing::error!(error = %e, target_url = %self.url, "relay queue unreadable; retrying in 1s");
+                Next::After(Duration::from_secs(1))
+            }
+        }
     }
 }
 
