@@ -44,9 +44,7 @@ pub async fn load_state(store: &Store, key: &str) -> Result<Option<CardState>, S
 /// Stores a card: a keyed one replaces what its message should show (and is
 /// edited in place once posted); a one-off is queued as a new message.
 pub async fn upsert(conn: &mut SqliteConnection, card: &Card, channel_id: u64) -> Result<(), sqlx::Error> {
-    let embed = serde_json::to_string(&card.embed).unwrap_or_default();
-    let mentions = serde_json::to_string(&card.mentions).unwrap_or_else(|_| "[]".into());
-    let state = card.state.as_ref().and_then(|s| serde_json::to_string(s).ok());
+    let (embed, mentions, state) = stored_columns(card);
     sqlx::query(
         "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, state, updated_at)
          VALUES (?, ?, ?, ?, ?, ?)
@@ -101,13 +99,23 @@ async fn insert_one_offs(conn: &mut SqliteConnection, cards: &[&(Card, u64)]) ->
     let mut query: QueryBuilder<Sqlite> =
         QueryBuilder::new("INSERT INTO discord_cards (channel_id, embed, mentions, state, updated_at) ");
     query.push_values(cards, |mut row, (card, channel_id)| {
+        let (embed, mentions, state) = stored_columns(card);
         row.push_bind(*channel_id as i64)
-            .push_bind(serde_json::to_string(&card.embed).unwrap_or_default())
-            .push_bind(serde_json::to_string(&card.mentions).unwrap_or_else(|_| "[]".into()))
-            .push_bind(card.state.as_ref().and_then(|s| serde_json::to_string(s).ok()))
+            .push_bind(embed)
+            .push_bind(mentions)
+            .push_bind(state)
             .push_bind(now);
     });
     query.build().execute(conn).await.map(|_| ())
+}
+
+/// A card's `embed`, `mentions` and `state` columns, as JSON.
+fn stored_columns(card: &Card) -> (String, String, Option<String>) {
+    (
+        serde_json::to_string(&card.embed).unwrap_or_default(),
+        serde_json::to_string(&card.mentions).unwrap_or_else(|_| "[]".into()),
+        card.state.as_ref().and_then(|s| serde_json::to_string(s).ok()),
+    )
 }
 
 /// Stores one card on its own (an alert for the log channel).

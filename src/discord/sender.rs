@@ -251,7 +251,6 @@ fn pack(backlog: &[DirtyCard], now_wall: i64) -> Vec<&DirtyCard> {
     let mut total = head.embed.total_chars();
     for card in &backlog[1..] {
         if group.len() == EMBEDS_PER_MESSAGE
-            || card.channel_id != head.channel_id
             || card.message_id.is_some()
             || card.next_attempt_at > now_wall
             || total + card.embed.total_chars() > EMBED_TOTAL_MAX

@@ -43,6 +43,7 @@ pub enum Outcome {
 const READ_AHEAD: i64 = 16;
 
 /// A pending event as read from the outbox.
+#[derive(Clone)]
 struct Head {
     outbox_id: i64,
     attempts: i64,
@@ -114,53 +115,40 @@ impl RelayWorker {
         if !self.forwarding.load(Ordering::Relaxed) {
             return Ok(Outcome::Paused);
         }
-        let Some(head) = self.head().await? else {
+        let Some(head) = self.head().await?.cloned() else {
             return Ok(Outcome::Empty);
         };
-        let Head {
-            outbox_id,
-            attempts,
-            next_attempt_at,
-            replayed,
-            event_id,
-            received_at,
-            ..
-        } = *head;
-        let event_type = head.event_type.clone();
 
         let now = now_ms();
-        if !replayed && now - received_at > self.config.max_age.as_millis() as i64 {
+        if !head.replayed && now - head.received_at > self.config.max_age.as_millis() as i64 {
             let reason = format!(
                 "expired: older than {}",
                 humantime::format_duration(self.config.max_age)
             );
-            self.finish(outbox_id, "expired", attempts, Some(&reason), None)
+            self.finish(head.outbox_id, "expired", head.attempts, Some(&reason), None)
                 .await?;
             self.ahead.pop_front();
             metrics::dead_letter(&self.destination);
-            tracing::warn!(event_id, %event_type, target_url = %self.url, "relay expired an event too old to send");
+            tracing::warn!(event_id = head.event_id, event_type = %head.event_type, target_url = %self.url, "relay expired an event too old to send");
             self.alerts.raise(Alert::DeadLetter {
                 destination: self.destination.clone(),
-                event_id,
-                event_type,
+                event_id: head.event_id,
+                event_type: head.event_type,
                 reason,
             });
             return Ok(Outcome::DeadLettered);
         }
-        if next_attempt_at > now {
+        if head.next_attempt_at > now {
             return Ok(Outcome::NotDue(Duration::from_millis(
-                (next_attempt_at - now) as u64,
+                (head.next_attempt_at - now) as u64,
             )));
         }
 
-        let attempt = attempts + 1;
-        let span = tracing::info_span!("relay", event_id, %event_type, target_url = %self.url, attempt);
-        let outcome = self.attempt(attempt).instrument(span).await?;
-        match outcome {
-            Outcome::Delivered | Outcome::DeadLettered => {
-                self.ahead.pop_front();
-            }
-            _ => {}
+        let attempt = head.attempts + 1;
+        let span = tracing::info_span!("relay", event_id = head.event_id, event_type = %head.event_type, target_url = %self.url, attempt);
+        let outcome = self.attempt(head, attempt).instrument(span).await?;
+        if matches!(outcome, Outcome::Delivered | Outcome::DeadLettered) {
+            self.ahead.pop_front();
         }
         Ok(outcome)
     }
@@ -199,13 +187,16 @@ impl RelayWorker {
         Ok(self.ahead.front())
     }
 
-    /// One attempt to deliver the head event.
-    async fn attempt(&mut self, attempt: i64) -> Result<Outcome, StoreError> {
-        let Some(head) = self.ahead.front() else {
-            return Ok(Outcome::Empty);
-        };
-        let (outbox_id, event_id, received_at) = (head.outbox_id, head.event_id, head.received_at);
-        let (event_type, body) = (head.event_type.clone(), head.body.clone());
+    /// One attempt to deliver `head`, the first of the events read ahead.
+    async fn attempt(&mut self, head: Head, attempt: i64) -> Result<Outcome, StoreError> {
+        let Head {
+            outbox_id,
+            event_id,
+            received_at,
+            event_type,
+            body,
+            ..
+        } = head;
         metrics::delivery_attempt(&self.destination);
         // Before sending: the game server may forward it straight back
         // before it answers us.

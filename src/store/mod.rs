@@ -61,7 +61,8 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if missing) the database in WAL mode, runs the
-    /// migrations and starts the writer, which fsyncs each commit of events.
+    /// migrations and starts the writer; new events are fsynced before
+    /// they are acknowledged.
     pub async fn open(url: &str, busy_timeout: Duration) -> Result<Self, StoreError> {
         Self::open_capped(url, busy_timeout, 0, true).await
     }
