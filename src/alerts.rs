@@ -3,6 +3,12 @@
 
 use tokio::sync::mpsc;
 
+use crate::discord::embed::{Embed, colors, sanitize_line, truncate};
+
+/// One alert line is cut to this many chars in Discord (a game server's
+/// answer can be long; the log keeps it whole).
+const LINE_MAX: usize = 500;
+
 /// Something the operator should hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Alert {
@@ -74,6 +80,22 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
     lines
 }
 
+/// The Discord embed for a burst's [`summarize`] lines. The lines quote
+/// text cadbridge does not control (a game server's or Discord's answer, a
+/// CAD event type), so each is made inert (mentions broken, markdown
+/// escaped) and cut to [`LINE_MAX`]; the embed is [`Embed::fit`].
+pub fn embed(lines: &[String]) -> Embed {
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|line| truncate(&sanitize_line(line), LINE_MAX))
+        .collect();
+    Embed::new()
+        .title("⚠️ cadbridge alert")
+        .description(lines.join("\n"))
+        .color(colors::AMBER)
+        .fit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +119,64 @@ mod tests {
                 "3 event(s) could not be delivered to relay:http://game (EVENT_911 ×2, EVENT_UNIT_STATUS ×1): HTTP 400"
             ]
         );
+    }
+
+    #[test]
+    fn a_game_servers_answer_is_inert_and_short_in_discord() {
+        let answer = format!(
+            "@everyone <@&1> [click](http://x.invalid) **bad** {}",
+            "x".repeat(5000)
+        );
+        let lines = summarize(&[Alert::DeadLetter {
+            destination: "relay:http://game".into(),
+            event_id: 1,
+            event_type: "EVENT_`@here`".into(),
+            reason: format!("HTTP 400: {answer}"),
+        }]);
+        let embed = embed(&lines);
+        let description = embed.description.as_deref().unwrap();
+        for bad in ["@everyone", "@here", "<@", "[click]", "**bad**", "`"] {
+            assert!(
+                !description.replace("\\`", "").contains(bad),
+                "{bad} in {description}"
+            );
+        }
+        assert!(
+            description.contains(r"\[click\](http://x.invalid)"),
+            "{description}"
+        );
+        assert!(description.chars().count() <= LINE_MAX);
+        assert!(description.ends_with('…'));
+        // The log line keeps the answer as sent.
+        assert!(lines[0].contains(&answer));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        #[test]
+        fn any_alert_text_reaches_discord_inert_and_within_limits(
+            destination in "\\PC{0,40}",
+            event_type in "[A-Z_@<#&>`*]{0,30}",
+            reasons in proptest::collection::vec("(@everyone|@here|<@&1>|<#2>|<@3>|[a-z *_`|\\[\\]<@]){0,120}", 1..12),
+        ) {
+            let alerts: Vec<Alert> = reasons
+                .iter()
+                .enumerate()
+                .map(|(i, reason)| Alert::DeadLetter {
+                    destination: format!("{destination}{}", i % 3),
+                    event_id: i as i64,
+                    event_type: event_type.clone(),
+                    reason: reason.clone(),
+                })
+                .chain([Alert::BadKey { source: destination.clone() }])
+                .collect();
+            let embed = embed(&summarize(&alerts));
+            let text = embed.description.clone().unwrap_or_default();
+            for bad in ["@everyone", "@here", "<@", "<#"] {
+                proptest::prop_assert!(!text.contains(bad), "{} in {}", bad, text);
+            }
+            proptest::prop_assert!(embed.total_chars() <= crate::discord::embed::EMBED_TOTAL_MAX);
+            proptest::prop_assert!(text.chars().count() <= crate::discord::embed::DESCRIPTION_MAX);
+        }
     }
 }

@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::config::RouteKind;
 use crate::control::{Control, FORWARDING_SETTING};
 use crate::discord::bot::{self, BotData, GatewayState};
-use crate::discord::embed::{Embed, colors};
 use crate::discord::render::{Card, Roles};
 use crate::discord::rest::Rest;
 use crate::discord::routing::Routing;
@@ -285,11 +284,7 @@ async fn report_alerts(
         let card = Card {
             kind: RouteKind::Log,
             key: None,
-            embed: Embed::new()
-                .title("⚠️ cadbridge alert")
-                .description(lines.join("\n"))
-                .color(colors::AMBER)
-                .fit(),
+            embed: alerts::embed(&lines),
             mentions: Vec::new(),
             state: None,
         };

@@ -101,6 +101,18 @@ fn expectations() -> Vec<(&'static str, Expect)> {
             Event(check_unit_status_units),
         ),
         ("variants/lowercase_type_and_key.json", Event(check_logout_42)),
+        (
+            "variants/EVENT_911.communityUserIds.json",
+            Event(check_911_community_user_ids),
+        ),
+        (
+            "variants/EVENT_UNIT_LOGIN.unit57_communityUserIds.json",
+            Event(check_login_57_community_user_ids),
+        ),
+        (
+            "variants/EVENT_UNIT_GROUP_ADD.top_level_ids.json",
+            Event(check_group_add_ident_ids),
+        ),
         ("invalid/bad_key.json", KeyRefused(check_logout_42)),
         ("invalid/missing_key.json", KeyRefused(check_logout_42)),
         ("invalid/missing_type.json", Refused(EnvelopeError::MissingType)),
@@ -133,6 +145,29 @@ fn check_911(e: &CadEvent) {
     assert_eq!(
         call.community_user_id.as_deref(),
         Some("license:0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d")
+    );
+}
+
+/// The FiveM resource's form: `communityUserIds` (an array) instead of
+/// `apiIds` / `communityUserId`.
+fn check_911_community_user_ids(e: &CadEvent) {
+    let CadEvent::Call911(call) = e else {
+        panic!("expected Call911, got {e:?}")
+    };
+    assert_eq!(call.call_id, 3302);
+    assert!(!call.is_emergency);
+    assert_eq!(call.caller, "Lena Ortiz");
+    assert_eq!(call.postal.as_deref(), Some("7020"));
+    assert_eq!(
+        call.api_ids,
+        [
+            "license:7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b",
+            "discord:402911736518213632"
+        ]
+    );
+    assert_eq!(
+        call.community_user_id.as_deref(),
+        Some("license:7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b")
     );
 }
 
@@ -180,6 +215,29 @@ fn check_unit_login(e: &CadEvent) {
     );
     assert!(!login.is_dispatch);
     assert!(!login.self_dispatch);
+}
+
+/// Unit 57 (attached to call 1187 by EVENT_DISPATCH_UNIT_ATTACH), with
+/// `unit.data.communityUserIds` as an array and no `apiIds`.
+fn check_login_57_community_user_ids(e: &CadEvent) {
+    let CadEvent::UnitLogin(login) = e else {
+        panic!("expected UnitLogin, got {e:?}")
+    };
+    let unit = &login.unit;
+    assert_eq!(unit.id, 57);
+    assert_eq!(unit.status, UnitStatus::Available);
+    assert_eq!(unit.label(), "1-ADAM-14 T. Reyes (LSPD)");
+    assert_eq!(
+        unit.api_ids,
+        [
+            "license:1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e",
+            "discord:318452907716722688"
+        ]
+    );
+    assert_eq!(
+        unit.community_user_id,
+        "license:1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e"
+    );
 }
 
 fn check_logout_42(e: &CadEvent) {

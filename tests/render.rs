@@ -1,7 +1,9 @@
 //! Snapshot of the Discord cards every CAD fixture renders to.
 //!
-//! Each fixture is parsed, applied to a roster holding the unit of
-//! EVENT_UNIT_LOGIN.json (as the worker does before rendering), rendered
+//! Each fixture is parsed, applied to a roster holding the units of
+//! EVENT_UNIT_LOGIN.json (42) and
+//! variants/EVENT_UNIT_LOGIN.unit57_communityUserIds.json (57), the two
+//! units the dispatch fixtures attach (as the worker does before rendering), rendered
 //! with no prior message state and roles 111 / 222 / 333, and its cards
 //! compared with `tests/snapshots/render__<fixture>.snap`.
 
@@ -66,8 +68,14 @@ fn event(path: &Path) -> CadEvent {
 
 fn login_roster() -> Roster {
     let mut roster = Roster::default();
-    roster.apply(&event(&fixtures_dir().join("EVENT_UNIT_LOGIN.json")));
-    assert!(roster.get(42).is_some());
+    for login in [
+        "EVENT_UNIT_LOGIN.json",
+        "variants/EVENT_UNIT_LOGIN.unit57_communityUserIds.json",
+    ] {
+        roster.apply(&event(&fixtures_dir().join(login)));
+    }
+    assert_eq!(roster.label(42), "1-ADAM-12 M. Delgado (LSPD)");
+    assert_eq!(roster.label(57), "1-ADAM-14 T. Reyes (LSPD)");
     roster
 }
 
@@ -190,4 +198,161 @@ fn dispatch_sequence_edits_one_message() {
         }
     }
     insta::assert_json_snapshot!("dispatch_sequence", steps);
+}
+
+// ---- hostile text through every renderer ----------------------------------
+
+/// CAD text worth throwing at a renderer: mention and markdown fragments
+/// (which may meet across pieces: `@` then `everyone`), arbitrary Unicode,
+/// and long runs.
+fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        Just("@everyone".to_owned()),
+        Just("@here".to_owned()),
+        Just("@".to_owned()),
+        Just("everyone".to_owned()),
+        Just("<@123>".to_owned()),
+        Just("<@!123>".to_owned()),
+        Just("<@&456>".to_owned()),
+        Just("<#789>".to_owned()),
+        Just("<".to_owned()),
+        Just("[link](https://x.invalid)".to_owned()),
+        Just("**b** __u__ ~~s~~ ||sp|| `c` ```".to_owned()),
+        Just("\\".to_owned()),
+        Just("\n# h\n> q\n- l\n1. n\n-# sub\n".to_owned()),
+        "\\PC{0,16}",
+        ("[a-z@<\\[`| ]{1,3}", 0usize..2500).prop_map(|(s, n)| s.repeat(n)),
+    ];
+    prop::collection::vec(piece, 0..6).prop_map(|pieces| pieces.concat())
+}
+
+/// Replaces every string leaf of a fixture (not the top-level `key`, nor
+/// `type` unless `with_type`) with a text from `pool`, in turn.
+fn poison(value: &mut Value, pool: &[String], next: &mut usize, top: bool, with_type: bool) {
+    match value {
+        Value::String(s) => {
+            *s = pool[*next % pool.len()].clone();
+            *next += 1;
+        }
+        Value::Array(items) => {
+            for item in items {
+                poison(item, pool, next, false, with_type);
+            }
+        }
+        Value::Object(obj) => {
+            for (name, item) in obj.iter_mut() {
+                if top && (name == "key" || (name == "type" && !with_type)) {
+                    continue;
+                }
+                poison(item, pool, next, false, with_type);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Inert: outside an escape, none of the markdown characters that can
+/// turn CAD text into a link, code, a spoiler or strike-through. (`*` and
+/// `_` are left out: the renderers bold note headers themselves, and a
+/// shown URL may hold `_` and `~`.)
+fn assert_markdown_inert(text: &str, what: &str) {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' | ']' | '`' | '|' => panic!("{what}: unescaped {c:?} in {text:?}"),
+            _ => {}
+        }
+    }
+}
+
+fn assert_no_mention(text: &str, what: &str) {
+    for bad in ["@everyone", "@here", "<@", "<@&", "<#", "</"] {
+        assert!(!text.contains(bad), "{what}: {bad} survives in {text:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// Every fixture with all of its text hostile (unit names included:
+    /// the logins, of units 42, 57 and 88, are poisoned too), rendered in an order that exercises
+    /// the stateful paths (the dispatch sequence, with its priority-1
+    /// escalation): every embed within Discord's limits, no mention
+    /// survives anywhere, and no link, code or spoiler markdown outside
+    /// the footer (which Discord shows as plain text).
+    #[test]
+    fn hostile_text_in_every_fixture_renders_inert_and_within_limits(
+        pool in proptest::collection::vec(hostile_text(), 1..8),
+    ) {
+        let mut order: Vec<PathBuf> = [
+            "EVENT_UNIT_LOGIN",
+            "variants/EVENT_UNIT_LOGIN.unit57_communityUserIds",
+            "EVENT_DISPATCH_NEW",
+            "EVENT_DISPATCH_EDIT",
+            "EVENT_DISPATCH_NOTE",
+            "EVENT_DISPATCH_UNIT_ATTACH",
+            "EVENT_DISPATCH_UNIT_DETACH",
+            "EVENT_DISPATCH_CLOSED",
+            "EVENT_911",
+            "EVENT_REMOVE_911",
+        ]
+        .iter()
+        .map(|name| fixtures_dir().join(format!("{name}.json")))
+        .collect();
+        order.extend(fixtures().into_iter().map(|(_, path)| path));
+        let mut roster = Roster::default();
+        let mut states: HashMap<String, CardState> = HashMap::new();
+        let mut next = 0;
+        let mut escalated = false;
+        for path in order {
+            let mut body: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+            let with_type = path.ends_with("invalid/unknown_type.json");
+            poison(&mut body, &pool, &mut next, true, with_type);
+            let Ok(envelope) = Envelope::parse(&serde_json::to_vec(&body).unwrap()) else {
+                // Only a poisoned type can be refused (e.g. blank).
+                assert!(with_type, "{}", path.display());
+                continue;
+            };
+            let event = envelope.to_event();
+            roster.apply(&event);
+            if path.ends_with("cad/EVENT_UNIT_LOGIN.json") {
+                // Unit 88 too: the dispatch fixtures name it as the unit
+                // that acted (`updated by …`).
+                body["data"]["unit"]["id"] = json!(88);
+                roster.apply(&Envelope::parse(&serde_json::to_vec(&body).unwrap()).unwrap().to_event());
+            }
+            let prior: HashMap<String, CardState> = keys_needed(&event)
+                .into_iter()
+                .filter_map(|k| states.get(&k).cloned().map(|s| (k, s)))
+                .collect();
+            let cards = render(&event, &prior, &roster, &ROLES, RECEIVED_AT_MS);
+            let what = path.display().to_string();
+            for card in &cards {
+                assert_within_limits(card);
+                escalated |= card.key.is_none() && card.mentions == [333];
+                let e = &card.embed;
+                let markdown_parts = e
+                    .title
+                    .iter()
+                    .chain(&e.description)
+                    .chain(e.fields.iter().flat_map(|f| [&f.name, &f.value]));
+                for text in markdown_parts {
+                    assert_no_mention(text, &what);
+                    assert_markdown_inert(text, &what);
+                }
+                if let Some(footer) = &e.footer {
+                    assert_no_mention(&footer.text, &what);
+                }
+                if let (Some(key), Some(state)) = (&card.key, &card.state) {
+                    states.insert(key.clone(), state.clone());
+                }
+            }
+        }
+        // The stateful path ran: EDIT raised the shown call to priority 1.
+        proptest::prop_assert!(escalated);
+    }
 }

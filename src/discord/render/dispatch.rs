@@ -198,7 +198,9 @@ fn address(d: &Dispatch) -> String {
 fn escalation(d: &Dispatch, action: &str, role: u64) -> Draft {
     let mut embed = Embed::new()
         .title(format!("⚠️ Call #{} raised to priority 1", d.call_id))
-        .description(format!("{}\n{}", title(d, false), plain(action)))
+        // The description shows markdown (a footer does not): the action
+        // names units, which are CAD text, so it is escaped like any other.
+        .description(format!("{}\n{}", title(d, false), line(action, 500)))
         .color(colors::RED);
     let address = address(d);
     if !address.is_empty() {

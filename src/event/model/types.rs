@@ -27,6 +27,7 @@ pub struct Call911Event {
     pub meta_data: Obj,
     /// `data.apiIds`, or FiveM's alternatives `identities` / `communityUserIds`.
     pub api_ids: Vec<String>,
+    /// `data.communityUserId`, else the first of `data.communityUserIds`.
     pub community_user_id: Option<String>,
 }
 
@@ -44,11 +45,7 @@ impl Call911Event {
             .and_then(text_value)
             .filter(|s| !s.trim().is_empty())
             .or_else(|| non_blank(call, "postal"));
-        let api_ids = ["apiIds", "identities", "communityUserIds"]
-            .iter()
-            .map(|name| strings(data, name))
-            .find(|ids| !ids.is_empty())
-            .unwrap_or_default();
+        let api_ids = identity_ids(data);
         Ok(Self {
             call_id,
             is_emergency: flag(call, "isEmergency").unwrap_or(false),
@@ -58,9 +55,33 @@ impl Call911Event {
             postal,
             meta_data,
             api_ids,
-            community_user_id: non_blank(data, "communityUserId"),
+            community_user_id: community_user_id(data),
         })
     }
+}
+
+/// A caller's or unit's identifiers: `apiIds`, else FiveM's alternatives
+/// `identities` / `communityUserIds` (an array, or one string).
+fn identity_ids(data: &Obj) -> Vec<String> {
+    ["apiIds", "identities", "communityUserIds"]
+        .iter()
+        .map(|name| strings(data, name))
+        .map(|ids| {
+            ids.into_iter()
+                .filter(|id| !id.trim().is_empty())
+                .collect::<Vec<_>>()
+        })
+        .find(|ids| !ids.is_empty())
+        .unwrap_or_default()
+}
+
+/// `communityUserId`, else the first non-blank of `communityUserIds`.
+fn community_user_id(data: &Obj) -> Option<String> {
+    non_blank(data, "communityUserId").or_else(|| {
+        strings(data, "communityUserIds")
+            .into_iter()
+            .find(|id| !id.trim().is_empty())
+    })
 }
 
 /// A unit (an "identifier"), as in EVENT_UNIT_LOGIN and the `units[]` arrays.
@@ -86,7 +107,8 @@ pub struct Unit {
     /// Unit group name, empty when none.
     pub group: String,
     pub page: UnitPage,
-    /// `data.apiIds`, plus the legacy `data.apiId1` / `data.apiId2`.
+    /// `data.apiIds` (or, as for a 911 call, `identities` /
+    /// `communityUserIds`), plus the legacy `data.apiId1` / `data.apiId2`.
     pub api_ids: Vec<String>,
     /// `data.communityUserId`, else the first of `data.communityUserIds`.
     pub community_user_id: String,
@@ -112,7 +134,7 @@ impl Unit {
             .and_then(|d| int(d, "page"))
             .or_else(|| int(obj, "page"))
             .unwrap_or(MISSING_CODE);
-        let mut api_ids = extra.map(|d| strings(d, "apiIds")).unwrap_or_default();
+        let mut api_ids = extra.map(identity_ids).unwrap_or_default();
         for legacy in ["apiId1", "apiId2"] {
             if let Some(id) = extra.and_then(|d| non_blank(d, legacy))
                 && !api_ids.contains(&id)
@@ -120,11 +142,7 @@ impl Unit {
                 api_ids.push(id);
             }
         }
-        let community_user_id = extra
-            .and_then(|d| {
-                non_blank(d, "communityUserId").or_else(|| strings(d, "communityUserIds").into_iter().next())
-            })
-            .unwrap_or_default();
+        let community_user_id = extra.and_then(community_user_id).unwrap_or_default();
         Ok(Self {
             id,
             acc_id: text(obj, "accId"),
