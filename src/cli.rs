@@ -99,10 +99,11 @@ pub async fn send_event(args: SendEvent) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .post(&url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .timeout(SEND_TIMEOUT)
         .body(body)
         .send()
         .await
-        .with_context(|| format!("posting to {url}"))?;
+        .map_err(|e| send_error(&url, e))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     println!("{} {}", status.as_u16(), text.trim());
@@ -110,6 +111,38 @@ pub async fn send_event(args: SendEvent) -> anyhow::Result<()> {
         Ok(())
     } else {
         anyhow::bail!("the listener refused the event")
+    }
+}
+
+/// How long `send-event` waits for the listener's answer.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A failed post, said in one line an operator can act on: nothing
+/// listening (the usual case: cadbridge is not running), another connect
+/// failure, or no answer in time.
+fn send_error(url: &str, error: reqwest::Error) -> anyhow::Error {
+    let at = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| url.to_owned());
+    let mut io_kind = None;
+    let mut root_cause = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        root_cause = e.to_string();
+        source = e.source();
+    }
+    if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+        anyhow::anyhow!("nothing is listening at {at}: is cadbridge running?")
+    } else if error.is_timeout() {
+        anyhow::anyhow!("{at} did not answer within {}s", SEND_TIMEOUT.as_secs())
+    } else if error.is_connect() {
+        anyhow::anyhow!("could not connect to {at}: {root_cause}")
+    } else {
+        anyhow::Error::new(error).context(format!("posting to {url}"))
     }
 }
 
@@ -127,7 +160,14 @@ pub fn describe(config: &Config) -> String {
     let mut out = String::new();
     let set = |b: bool| if b { "set" } else { "not set" };
     let _ = writeln!(out, "configuration is valid");
-    let _ = writeln!(out, "SONORAN_API_KEY        {}", set(!config.api_key.is_empty()));
+    if config.uses_example_key() {
+        let _ = writeln!(
+            out,
+            "SONORAN_API_KEY        set, to the example key: anyone can post events"
+        );
+    } else {
+        let _ = writeln!(out, "SONORAN_API_KEY        {}", set(!config.api_key.is_empty()));
+    }
     let _ = writeln!(out, "LISTEN_ADDR            {}", config.listen_addr);
     let _ = writeln!(out, "DATABASE_URL           {}", config.database_url);
     let _ = writeln!(out, "MAX_BODY_BYTES         {}", config.max_body_bytes);
@@ -157,6 +197,9 @@ pub fn describe(config: &Config) -> String {
     };
     let _ = writeln!(out, "FORWARD_URLS           {urls}");
     let _ = writeln!(out, "FORWARD_ENABLED        {}", fwd.enabled);
+    if config.uses_example_key() {
+        let _ = writeln!(out, "\nwarning: {}", crate::config::EXAMPLE_KEY_WARNING);
+    }
     out
 }
 

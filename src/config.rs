@@ -171,6 +171,16 @@ impl ConfigError {
     }
 }
 
+/// The `SONORAN_API_KEY` shipped in `.env.example` (and used by the test
+/// fixtures): public, so a cadbridge that accepts it accepts anyone's events.
+pub const EXAMPLE_API_KEY: &str = "TEST_API_KEY_7f3c9a12";
+
+/// What `serve` logs at every start, and `check` prints, while the key is
+/// [`EXAMPLE_API_KEY`].
+pub const EXAMPLE_KEY_WARNING: &str = "SONORAN_API_KEY is the example key from .env.example: \
+anyone can post events to cadbridge (and through it to Discord and the game server). \
+Set your community's API key (Sonoran CAD: Admin -> Advanced -> API).";
+
 pub const DEFAULT_RETRY_SCHEDULE: &str = "1s,5s,15s,30s,1m,2m,5m";
 
 impl Config {
@@ -290,6 +300,12 @@ impl Config {
         })
     }
 
+    /// Whether the API key is the public [`EXAMPLE_API_KEY`] (compared
+    /// case-insensitively, as the listener compares keys).
+    pub fn uses_example_key(&self) -> bool {
+        self.api_key.expose().trim().eq_ignore_ascii_case(EXAMPLE_API_KEY)
+    }
+
     /// The URL `send-event` posts to by default: the listener on loopback
     /// when it listens on every interface.
     pub fn local_event_url(&self) -> String {
@@ -393,6 +409,29 @@ mod tests {
         assert_eq!(cfg.forward.retry_schedule.len(), 7);
         assert_eq!(cfg.forward.max_age, Duration::from_secs(900));
         assert_eq!(cfg.local_event_url(), "http://127.0.0.1:30150/sonorancad/event");
+    }
+
+    #[test]
+    fn the_example_key_is_recognised_in_any_case() {
+        let example = include_str!("../.env.example")
+            .lines()
+            .find_map(|l| l.strip_prefix("SONORAN_API_KEY="))
+            .unwrap();
+        assert_eq!(
+            example, EXAMPLE_API_KEY,
+            ".env.example and EXAMPLE_API_KEY differ"
+        );
+        for key in [EXAMPLE_API_KEY, "test_api_key_7F3C9A12"] {
+            assert!(
+                config(&[("SONORAN_API_KEY", key)]).unwrap().uses_example_key(),
+                "{key}"
+            );
+        }
+        assert!(
+            !config(&[("SONORAN_API_KEY", "TEST_API_KEY_7f3c9a13")])
+                .unwrap()
+                .uses_example_key()
+        );
     }
 
     #[test]
