@@ -1,9 +1,10 @@
-# Build stage: a release build of cadbridge.
+# Build stage: a release build of cadbridge. The whole context is copied
+# (.dockerignore leaves out target/, .git, .env and databases), so no file the
+# manifest or the code needs (benches/, migrations/, ...) can be missed;
+# .ci/docker-context-check proves it without a Docker engine.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
-COPY src ./src
-COPY migrations ./migrations
+COPY . .
 RUN cargo build --release --locked --bin cadbridge
 
 # Runtime stage: the binary alone on a small base, as a non-root user.
