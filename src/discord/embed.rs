@@ -292,6 +292,19 @@ pub fn sanitize_line(text: &str) -> String {
     sanitize(&joined)
 }
 
+/// Untrusted text shown as inline code (`` `EVENT_911` ``): on one line,
+/// its own backticks swapped for `ˋ` so it cannot close the span, mentions
+/// broken, cut to `max` chars. Inside the span no other markdown renders.
+pub fn inline_code(text: &str, max: usize) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = truncate(&neutralize_mentions(&joined.replace('`', "ˋ")), max);
+    if text.is_empty() {
+        "` `".to_owned()
+    } else {
+        format!("`{text}`")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +328,16 @@ mod tests {
         assert!(!s.contains("<#"));
         assert!(!s.contains("</"));
         assert_eq!(neutralize_mentions("a\u{0}b\nc"), "ab\nc");
+    }
+
+    #[test]
+    fn inline_code_cannot_be_closed_or_mention() {
+        assert_eq!(inline_code("EVENT_911", 100), "`EVENT_911`");
+        let shown = inline_code("x` @everyone <@&1> `y", 100);
+        assert_eq!(shown.matches('`').count(), 2, "{shown}");
+        assert!(!shown.contains("@everyone") && !shown.contains("<@"), "{shown}");
+        assert_eq!(inline_code("", 100), "` `");
+        assert_eq!(inline_code(&"x".repeat(500), 10).chars().count(), 12);
     }
 
     #[test]

@@ -65,7 +65,11 @@ pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
         lines.push(format!(
             "  last success: {} · last error: {}",
             t.last_success_ms.map_or("never".into(), when),
-            t.last_error.as_deref().unwrap_or("none")
+            // A game server's answer: made inert and kept short.
+            t.last_error.as_deref().map_or_else(
+                || "none".to_owned(),
+                |e| crate::discord::embed::truncate(&crate::discord::embed::sanitize_line(e), 300)
+            )
         ));
     }
     ctx.say(lines.join("\n")).await?;

@@ -29,8 +29,9 @@ pub async fn failed(ctx: Context<'_>) -> Result<(), Error> {
     let mut lines = vec![format!("**{total}** dead letter(s):")];
     for d in &dead {
         lines.push(format!(
-            "`{}` ×{} (first {}, last {})",
-            d.event_type,
+            "{} ×{} (first {}, last {})",
+            // A stored type is CAD text: any string the CAD sent.
+            crate::discord::embed::inline_code(&d.event_type, 100),
             d.count,
             when(d.first_ms),
             when(d.last_ms)
