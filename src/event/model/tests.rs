@@ -365,8 +365,20 @@ fn unit_legacy_api_ids_and_community_user_ids() {
     let CadEvent::UnitLogin(login) = event else {
         panic!("not a login")
     };
-    assert_eq!(login.unit.api_ids, vec!["a"]);
+    // No `apiIds`: the identities are `communityUserIds` (as the resource
+    // reads them), then the legacy `apiId1`.
+    assert_eq!(login.unit.api_ids, vec!["c1", "c2", "a"]);
     assert_eq!(login.unit.community_user_id, "c1");
+
+    // With `apiIds`, those are the identities.
+    let event = ev(
+        "EVENT_UNIT_LOGIN",
+        json!({"unit": {"id": 5, "data": {"apiIds": ["x"], "communityUserIds": ["c1"]}}}),
+    );
+    let CadEvent::UnitLogin(login) = event else {
+        panic!("not a login")
+    };
+    assert_eq!(login.unit.api_ids, vec!["x"]);
 }
 
 #[test]
