@@ -3,8 +3,8 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cadbridge::alerts::Alerts;
@@ -14,6 +14,14 @@ use cadbridge::store::destinations::{self, RelayTarget};
 use cadbridge::store::{Destination, NewEvent, Store, now_ms};
 use support::fake_game::{Answer, FakeGame};
 use support::{TestApp, accepted_fixtures, eventually};
+
+/// The value of the series whose line starts with `series` (name and labels).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -442,4 +450,219 @@ async fn forwarding_off_skips_new_events_and_holds_queued_ones_until_on() {
     app.control.set_forwarding(false, "admin#2").await.unwrap();
     let app = app.restart().await;
     assert!(!app.control.forwarding().await.unwrap().on);
+}
+
+#[tokio::test]
+async fn a_target_removed_from_forward_urls_gives_up_its_queue_at_the_next_start() {
+    let (old, new) = (FakeGame::start().await, FakeGame::start().await);
+    old.go_down().await;
+    let app = TestApp::spawn(&[("FORWARD_URLS", &old.url()), ("FORWARD_RETRY_SCHEDULE", "1m")]).await;
+    let body = |i: i64| {
+        format!(
+            r#"{{"key":"{}","type":"EVENT_UNIT_LOGOUT","data":{{"identId":{i}}}}}"#,
+            support::KEY
+        )
+    };
+    for i in 1..=2 {
+        assert_eq!(app.post(body(i)).await.0, 200);
+    }
+    let pending: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination_id > 1 AND state = 'pending'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(pending, 2, "waiting for the old target, which is down");
+
+    // FORWARD_URLS now names another server.
+    let (dir, mut vars) = app.stop().await;
+    vars.retain(|(k, _)| k != "FORWARD_URLS");
+    vars.push(("FORWARD_URLS".into(), new.url()));
+    let app = TestApp::spawn_in(dir, vars).await;
+
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT o.event_id, o.state, o.last_error FROM outbox o JOIN destinations d ON d.id = o.destination_id
+         WHERE d.kind = 'relay' ORDER BY o.id",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (1, "dead".to_string(), Some("target removed".to_string())),
+            (2, "dead".to_string(), Some("target removed".to_string())),
+        ],
+        "the old target's waiting events are dead letters; the new target did not inherit them"
+    );
+    let dead = app.control.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].event_type.as_str(), dead[0].count, dead[0].target_removed),
+        ("EVENT_UNIT_LOGOUT", 2, true)
+    );
+    assert_eq!(
+        app.control.replay_dead_letters().await.unwrap(),
+        0,
+        "nothing of a removed target is requeued"
+    );
+    let status = app.control.forwarding().await.unwrap();
+    assert_eq!(status.targets.len(), 1);
+    assert_eq!(status.targets[0].destination, format!("relay:{}", new.url()));
+
+    // New events go to the new target only.
+    assert_eq!(app.post(body(3)).await.0, 200);
+    let got = new.wait_for_bodies(1, WAIT).await;
+    assert_eq!(got[0], body(3).as_bytes());
+    app.drained(WAIT).await;
+    assert_eq!(old.attempts(), 0);
+
+    // Nothing is pending any more, so retention can delete them all.
+    assert_eq!(app.store.prune(now_ms() + 1).await.unwrap(), 3);
+    assert!(app.store.events().await.unwrap().is_empty());
+    assert!(app.control.dead_letters().await.unwrap().is_empty());
+}
+
+/// Log lines, captured as text.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    /// Every log line of this test binary, from first use on. (A subscriber
+    /// set for one thread missed events of callsites other tests had hit.)
+    fn global() -> Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("cadbridge=debug"))
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+            logs
+        })
+        .clone()
+    }
+
+    /// The relay's lines at `level` that name `url`.
+    fn lines(&self, level: &str, url: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| {
+                l.contains(&format!(" {level} ")) && l.contains("cadbridge::relay") && l.contains(url)
+            })
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn the_game_servers_answers_are_counted_and_only_a_streak_of_errors_warns() {
+    let logs = Logs::global();
+    let game = FakeGame::start().await;
+    let url = game.url();
+    // The same fixture posted twice is the same bytes, from the game's
+    // host (both on 127.0.0.1): echo recognition off, so each is an event.
+    let app = TestApp::spawn(&[("FORWARD_URLS", &game.url()), ("ECHO_WINDOW", "0s")]).await;
+    let event = |t: &str| support::fixture(&format!("{t}.json"));
+    let normal = [
+        ("EVENT_DISPATCH_TOGGLE_BODYCAM", "ok - custom"),
+        ("EVENT_UNIT_PANIC", "error"),
+        ("EVENT_UNIT_STATUS", "unknown unit"),
+        ("EVENT_UNIT_PANIC", "error"),
+        ("EVENT_911", "Starting up..."),
+    ];
+    game.script(normal.iter().map(|(_, a)| Answer::Ok(a)).collect());
+    for (t, _) in &normal {
+        assert_eq!(app.post(event(t)).await.0, 200);
+    }
+    game.wait_for_bodies(normal.len(), WAIT).await;
+    app.drained(WAIT).await;
+    let debug = logs.lines("DEBUG", &url);
+    assert!(
+        debug
+            .iter()
+            .any(|l| l.contains("game server answered") && l.contains("ok - custom")),
+        "each answer is logged at debug: {debug:#?}"
+    );
+    assert_eq!(
+        logs.lines("WARN", &url),
+        Vec::<String>::new(),
+        "normal answers do not warn"
+    );
+
+    // `error` to other types, four in a row (a panic between them neither
+    // counts nor breaks the streak), then a normal answer.
+    let streak = [
+        ("EVENT_UNIT_LOGOUT", "error"),
+        ("EVENT_UNIT_LOGOUT", "error"),
+        ("EVENT_UNIT_PANIC", "error"),
+        ("EVENT_UNIT_LOGOUT", "error"),
+        ("EVENT_UNIT_LOGOUT", "error"),
+        ("EVENT_UNIT_LOGIN", "ok"),
+    ];
+    game.script(streak.iter().map(|(_, a)| Answer::Ok(a)).collect());
+    for (t, _) in &streak {
+        assert_eq!(app.post(event(t)).await.0, 200);
+    }
+    game.wait_for_bodies(normal.len() + streak.len(), WAIT).await;
+    app.drained(WAIT).await;
+    let warnings = logs.lines("WARN", &url);
+    assert_eq!(warnings.len(), 1, "one warning per streak: {warnings:#?}");
+    assert!(
+        warnings[0].contains("`error` to 3 events in a row"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        logs.lines("INFO", &url)
+            .iter()
+            .any(|l| l.contains("answers normally again")),
+        "the end of a warned streak is said"
+    );
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // (The recorder is process-wide: only series of this test's target are read.)
+    let relay = format!("relay:{}", game.url());
+    let answers = |answer: &str| {
+        value(
+            &text,
+            &format!(r#"cadbridge_relay_answers_total{{destination="{relay}",answer="{answer}"}}"#),
+        )
+    };
+    assert_eq!(answers("ok - custom"), Some(1.0));
+    assert_eq!(answers("error"), Some(7.0));
+    assert_eq!(answers("unknown unit"), Some(1.0));
+    assert_eq!(
+        answers("other"),
+        Some(1.0),
+        "an unknown answer is `other`, not its text"
+    );
+    assert_eq!(answers("ok"), Some(1.0));
+    assert!(!text.contains("Starting up"));
 }
