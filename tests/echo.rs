@@ -180,3 +180,23 @@ async fn a_body_forwarded_back_twice_is_absorbed_once() {
     );
     assert_eq!(game.attempts(), 2);
 }
+
+#[tokio::test]
+async fn a_target_named_by_host_name_has_its_echoes_recognised_by_resolved_address() {
+    let game = FakeGame::start().await; // 127.0.0.1
+    let url = format!("http://localhost:{}/sonorancad/event", game.addr.port());
+    let app = TestApp::spawn(&[("FORWARD_URLS", &url)]).await;
+    // The echo arrives before the game server answers: only the name's
+    // resolution, not the address the request reached, can recognise it.
+    game.forward_back_to(app.url("/"), Vec::new());
+    assert_eq!(post_from(&app, ip("127.0.0.2"), status(3)).await.0, 200);
+    game.wait_for_bodies(1, WAIT).await;
+    eventually(WAIT, "the echo forwarded back", || async {
+        (game.forwarded().len() == 1).then_some(())
+    })
+    .await;
+    app.drained(WAIT).await;
+    let flags: Vec<bool> = events(&app).await.iter().map(|e| e.1).collect();
+    assert_eq!(flags, [false, true]);
+    assert_eq!(game.attempts(), 1);
+}
