@@ -95,6 +95,20 @@ impl EchoFilter {
         recent.order.push_back((at, target, hash));
     }
 
+    /// Takes back the latest copy of `body` noted for `target`: the request
+    /// never reached the server (its connection failed), so nothing can
+    /// come back.
+    pub fn withdraw(&self, target: i64, body: &[u8]) {
+        let hash: BodyHash = Sha256::digest(body).into();
+        let mut recent = self.lock();
+        if let Some(queue) = recent.copies.get_mut(&(target, hash)) {
+            queue.pop_back();
+            if queue.is_empty() {
+                recent.copies.remove(&(target, hash));
+            }
+        }
+    }
+
     /// Whether `body`, arriving from `from`, is the echo of a copy relayed
     /// within the window to a target on that address; if so that copy is
     /// used up (it absorbs no second echo).
@@ -238,6 +252,20 @@ mod tests {
         assert!(filter.claim_at(b"x", ip("10.0.0.5"), t0).is_some());
         assert!(filter.claim_at(b"x", ip("10.0.0.5"), t0).is_some());
         assert!(filter.claim_at(b"x", ip("10.0.0.5"), t0).is_none());
+    }
+
+    #[test]
+    fn a_copy_that_never_left_absorbs_nothing() {
+        let filter = filter();
+        filter.relayed(GAME, b"x");
+        filter.relayed(GAME, b"x");
+        filter.withdraw(GAME, b"x");
+        assert!(filter.claim(b"x", ip("10.0.0.5")).is_some());
+        assert!(
+            filter.claim(b"x", ip("10.0.0.5")).is_none(),
+            "only the copy that went out"
+        );
+        filter.withdraw(GAME, b"y");
     }
 
     #[test]

@@ -66,9 +66,19 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// How a single attempt ended.
 enum Attempt {
-    Delivered { response: String, peer: Option<IpAddr> },
-    Retry { error: String, after: Option<Duration> },
-    Permanent { error: String },
+    Delivered {
+        response: String,
+        peer: Option<IpAddr>,
+    },
+    /// `unsent`: the connection failed, the server never saw the request.
+    Retry {
+        error: String,
+        after: Option<Duration>,
+        unsent: bool,
+    },
+    Permanent {
+        error: String,
+    },
 }
 
 pub struct RelayWorker {
@@ -278,7 +288,7 @@ impl RelayWorker {
         // Before sending: the game server may forward it straight back
         // before it answers us.
         self.echo.relayed(self.target.id, &body);
-        match self.send(body).await {
+        match self.send(body.clone()).await {
             Attempt::Delivered { response, peer } => {
                 if let Some(peer) = peer {
                     self.echo.add_address(self.target.id, peer);
@@ -292,7 +302,10 @@ impl RelayWorker {
                 );
                 Ok(Outcome::Delivered)
             }
-            Attempt::Retry { error, after } => {
+            Attempt::Retry { error, after, unsent } => {
+                if unsent {
+                    self.echo.withdraw(self.target.id, &body);
+                }
                 let delay = after.unwrap_or_else(|| backoff(&self.config.retry_schedule, attempt as u32));
                 tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
                 metrics::delivery_failure(&self.destination);
@@ -333,7 +346,7 @@ impl RelayWorker {
     fn note_answer(&mut self, event_type: &str, response: &str) {
         let label = answers::label(response);
         metrics::relay_answer(&self.destination, label);
-        tracing::debug!(response = %response, answer = label, "game server answered");
+        tracing::debug!(response = ?response, answer = label, "game server answered");
         match self.errors.note(event_type, label) {
             StreakChange::None => {}
             StreakChange::Started(n) => tracing::warn!(
@@ -362,12 +375,14 @@ impl RelayWorker {
                 return Attempt::Retry {
                     error: "timed out".into(),
                     after: None,
+                    unsent: false,
                 };
             }
             Err(e) => {
                 return Attempt::Retry {
                     error: format!("connection failed: {}", without_url(&e)),
                     after: None,
+                    unsent: e.is_connect(),
                 };
             }
         };
@@ -387,11 +402,13 @@ impl RelayWorker {
             Attempt::Retry {
                 error: format!("HTTP {status}"),
                 after,
+                unsent: false,
             }
         } else if status.is_server_error() {
             Attempt::Retry {
                 error: format!("HTTP {status}"),
                 after: None,
+                unsent: false,
             }
         } else {
             Attempt::Permanent {

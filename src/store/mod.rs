@@ -224,7 +224,8 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         let queues = sqlx::query(
-            "SELECT CASE d.kind WHEN 'discord' THEN 'discord' ELSE 'relay:' || d.url END,
+            "SELECT CASE d.kind WHEN 'discord' THEN 'discord' ELSE 'relay:' || d.url END
+                        || CASE WHEN d.retired_at IS NULL THEN '' ELSE ' (removed)' END,
                     SUM(o.state = 'pending'), SUM(o.state IN ('dead', 'expired'))
              FROM outbox o JOIN destinations d ON d.id = o.destination_id
              GROUP BY d.id ORDER BY d.id",
