@@ -22,9 +22,10 @@ use crate::discord::rest::Rest;
 use crate::discord::routing::Routing;
 use crate::discord::sender::{Sender, Sink};
 use crate::discord::worker::RenderWorker;
-use crate::ingest::{Ingest, relay_destination};
+use crate::ingest::Ingest;
 use crate::listener::{self, ListenerState};
 use crate::relay::{EchoFilter, RelayWorker};
+use crate::store::destinations::{self, RelayTarget};
 use crate::store::{Store, now_ms};
 
 /// A built service, bound to its port and ready to run.
@@ -32,6 +33,8 @@ pub struct Application {
     config: Config,
     listener: TcpListener,
     store: Store,
+    /// The live relay targets (`FORWARD_URLS`, as rows of `destinations`).
+    relay_targets: Vec<RelayTarget>,
     ingest: Arc<Ingest>,
     forwarding: Arc<AtomicBool>,
     echo: EchoFilter,
@@ -53,6 +56,17 @@ impl Application {
         )
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
+        let synced = destinations::sync(&store, &config.forward.urls)
+            .await
+            .context("recording the relay targets")?;
+        for (target, dead) in &synced.retired {
+            tracing::warn!(
+                target_url = %target.url,
+                dead_letters = dead,
+                "relay target no longer in FORWARD_URLS: retired; its waiting events are dead letters (target removed)"
+            );
+        }
+        let relay_targets = synced.targets;
         let forwarding = match store.setting(FORWARDING_SETTING).await? {
             Some(s) => s.value == "on",
             None => config.forward.enabled,
@@ -64,7 +78,7 @@ impl Application {
             config.api_key.clone(),
             store.writer().clone(),
             true,
-            config.forward.urls.clone(),
+            relay_targets.iter().map(|t| t.id).collect(),
             forwarding.clone(),
             echo.clone(),
             alerts.clone(),
@@ -82,6 +96,7 @@ impl Application {
             config,
             listener,
             store,
+            relay_targets,
             ingest,
             forwarding,
             echo,
@@ -98,12 +113,7 @@ impl Application {
             self.store.clone(),
             self.forwarding.clone(),
             self.ingest.wake.clone(),
-            self.config
-                .forward
-                .urls
-                .iter()
-                .map(|u| relay_destination(u))
-                .collect(),
+            self.relay_targets.clone(),
         )
     }
 
@@ -135,11 +145,11 @@ impl Application {
             .user_agent(concat!("cadbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        for url in &self.config.forward.urls {
+        for target in &self.relay_targets {
             let worker = RelayWorker::new(
                 self.store.clone(),
                 client.clone(),
-                url.clone(),
+                target.clone(),
                 self.config.forward.clone(),
                 self.forwarding.clone(),
                 self.echo.clone(),
@@ -198,8 +208,8 @@ impl Application {
             stop.clone(),
         ));
 
-        let mut destinations = vec![crate::ingest::DISCORD_DESTINATION.to_string()];
-        destinations.extend(self.config.forward.urls.iter().map(|u| relay_destination(u)));
+        let mut destinations = vec![destinations::DISCORD_NAME.to_string()];
+        destinations.extend(self.relay_targets.iter().map(RelayTarget::name));
         let state = ListenerState {
             ingest: self.ingest.clone(),
             store: self.store.clone(),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 
 use crate::relay::{self, DeadLetters, TargetStatus};
+use crate::store::destinations::RelayTarget;
 use crate::store::{Setting, Store, StoreError};
 
 /// The settings key of the relay switch.
@@ -27,7 +28,7 @@ pub struct Control {
     store: Store,
     forwarding: Arc<AtomicBool>,
     wake: Arc<Notify>,
-    relay_destinations: Vec<String>,
+    relay_targets: Vec<RelayTarget>,
 }
 
 impl Control {
@@ -35,13 +36,13 @@ impl Control {
         store: Store,
         forwarding: Arc<AtomicBool>,
         wake: Arc<Notify>,
-        relay_destinations: Vec<String>,
+        relay_targets: Vec<RelayTarget>,
     ) -> Self {
         Self {
             store,
             forwarding,
             wake,
-            relay_destinations,
+            relay_targets,
         }
     }
 
@@ -59,8 +60,8 @@ impl Control {
 
     pub async fn forwarding(&self) -> Result<ForwardingStatus, StoreError> {
         let mut targets = Vec::new();
-        for destination in &self.relay_destinations {
-            targets.push(relay::target_status(&self.store, destination).await?);
+        for target in &self.relay_targets {
+            targets.push(relay::target_status(&self.store, target).await?);
         }
         Ok(ForwardingStatus {
             on: self.forwarding.load(Ordering::SeqCst),
@@ -73,7 +74,7 @@ impl Control {
         relay::dead_letters(&self.store).await
     }
 
-    /// Re-queues every relay dead letter in its original order.
+    /// Re-queues every dead letter of a live relay target in its original order.
     pub async fn replay_dead_letters(&self) -> Result<u64, StoreError> {
         let n = relay::replay_dead_letters(&self.store).await?;
         tracing::info!(events = n, "dead letters re-queued");

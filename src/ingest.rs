@@ -15,15 +15,34 @@ use crate::event::{CadEvent, Envelope};
 use crate::listener::IngestError;
 use crate::listener::key::key_matches;
 use crate::relay::EchoFilter;
+use crate::store::destinations::{self, DISCORD_ID};
 use crate::store::{Destination, NewEvent, Writer};
 use crate::telemetry::metrics;
 
-/// The outbox destination name of the Discord worker.
-pub const DISCORD_DESTINATION: &str = "discord";
+/// The user-visible name of the Discord destination.
+pub const DISCORD_DESTINATION: &str = destinations::DISCORD_NAME;
 
-/// The outbox destination name of a relay target.
+/// The user-visible name of a relay target.
 pub fn relay_destination(url: &str) -> String {
-    format!("relay:{url}")
+    destinations::relay_name(url)
+}
+
+/// The most of a refused body's `type` a log line shows.
+const LOGGED_TYPE_CHARS: usize = 64;
+
+/// Text read from a body that has not passed the key check, made safe for
+/// a log line: at most 64 characters, control characters (and quotes and
+/// backslashes) escaped, `…` when cut.
+pub fn untrusted_for_log(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(LOGGED_TYPE_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(LOGGED_TYPE_CHARS).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// How an accepted body was recorded.
@@ -40,7 +59,8 @@ pub struct Ingest {
     api_key: Secret,
     writer: Writer,
     discord: bool,
-    relay_targets: Vec<String>,
+    /// Destination ids of the live relay targets.
+    relay_targets: Vec<i64>,
     forwarding: Arc<AtomicBool>,
     echo: EchoFilter,
     alerts: Alerts,
@@ -54,7 +74,7 @@ impl Ingest {
         api_key: Secret,
         writer: Writer,
         discord: bool,
-        relay_targets: Vec<String>,
+        relay_targets: Vec<i64>,
         forwarding: Arc<AtomicBool>,
         echo: EchoFilter,
         alerts: Alerts,
@@ -95,7 +115,7 @@ impl Ingest {
             .as_deref()
             .is_some_and(|sent| key_matches(sent, self.api_key.expose()));
         if !key_ok {
-            tracing::warn!(source = ?source, event_type = %envelope.event_type, "refused an event with a missing or wrong key");
+            tracing::warn!(source = ?source, event_type = %untrusted_for_log(&envelope.event_type), "refused an event with a missing or wrong key");
             metrics::event_received("", "bad_key");
             self.alerts.raise(Alert::BadKey {
                 source: source.map_or_else(|| "unknown".into(), |s| s.ip().to_string()),
@@ -103,7 +123,9 @@ impl Ingest {
             return Err(IngestError::InvalidKey);
         }
 
-        let echo = self.echo.is_echo(&raw);
+        // Only a body from a relay target's host can be an echo of it.
+        let claim = source.and_then(|s| self.echo.claim(&raw, s.ip()));
+        let echo = claim.is_some();
         if !echo && let CadEvent::Untyped { reason, .. } = envelope.to_event() {
             tracing::warn!(event_type = %envelope.event_type, %reason, "event data does not fit the model; storing and relaying it untyped");
         }
@@ -117,8 +139,8 @@ impl Ingest {
                 "skipped"
             };
             self.discord
-                .then(|| Destination {
-                    name: DISCORD_DESTINATION.to_string(),
+                .then_some(Destination {
+                    id: DISCORD_ID,
                     state: "pending",
                 })
                 .into_iter()
@@ -126,8 +148,8 @@ impl Ingest {
                     self.relay_targets
                         .iter()
                         .filter(|_| relay)
-                        .map(|url| Destination {
-                            name: relay_destination(url),
+                        .map(|&id| Destination {
+                            id,
                             state: relay_state,
                         }),
                 )
@@ -145,13 +167,17 @@ impl Ingest {
             })
             .await
             .map_err(|e| {
+                if let Some(claim) = claim {
+                    // Not recorded: the copy can still absorb its echo.
+                    self.echo.unclaim(claim);
+                }
                 tracing::error!(error = %e, event_type = %envelope.event_type, "event not stored; answering 503");
                 metrics::event_received(&envelope.event_type, "store_unavailable");
                 IngestError::StoreUnavailable
             })?;
 
-        if echo {
-            tracing::info!(id, event_type = %envelope.event_type, "recorded an echo of a relayed event");
+        if let Some(claim) = claim {
+            tracing::info!(id, event_type = %envelope.event_type, target = claim.target, "recorded an echo of a relayed event");
             metrics::event_received(&envelope.event_type, "echo");
             Ok(Accepted::Echo { id })
         } else {
@@ -160,5 +186,27 @@ impl Ingest {
             self.wake.notify_waiters();
             Ok(Accepted::Stored { id })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::untrusted_for_log;
+
+    #[test]
+    fn untrusted_text_is_bounded_and_its_control_characters_escaped() {
+        assert_eq!(untrusted_for_log("EVENT_911"), "EVENT_911");
+        assert_eq!(
+            untrusted_for_log("A\nlevel=ERROR fake\r\u{1b}[31m\"x\""),
+            "A\\nlevel=ERROR fake\\r\\u{1b}[31m\\\"x\\\""
+        );
+        let long = "X".repeat(10_000);
+        let logged = untrusted_for_log(&long);
+        assert_eq!(logged, format!("{}…", "X".repeat(64)));
+        assert_eq!(
+            untrusted_for_log(&"é".repeat(64)),
+            "é".repeat(64),
+            "64 characters are kept whole"
+        );
     }
 }

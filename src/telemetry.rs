@@ -82,6 +82,13 @@ pub mod metrics {
         metrics::histogram!(DELIVERY_LATENCY, "destination" => destination.to_string()).record(latency_secs);
     }
 
+    /// Counts a game server's answer to a delivered event; `answer` is one
+    /// of a bounded set (see `relay::answers::label`).
+    pub fn relay_answer(destination: &str, answer: &'static str) {
+        metrics::counter!("cadbridge_relay_answers_total", "destination" => destination.to_string(), "answer" => answer)
+            .increment(1);
+    }
+
     pub fn delivery_failure(destination: &str) {
         metrics::counter!("cadbridge_delivery_failures_total", "destination" => destination.to_string())
             .increment(1);
@@ -98,8 +105,9 @@ pub mod metrics {
         let mut depth: std::collections::HashMap<String, (i64, Option<i64>)> =
             destinations.iter().map(|d| (d.clone(), (0, None))).collect();
         let rows = sqlx::query(
-            "SELECT o.destination, COUNT(*), MIN(e.received_at) FROM outbox o JOIN events e ON e.id = o.event_id
-             WHERE o.state = 'pending' GROUP BY o.destination",
+            "SELECT CASE d.kind WHEN 'discord' THEN 'discord' ELSE 'relay:' || d.url END, COUNT(*), MIN(e.received_at)
+             FROM outbox o JOIN events e ON e.id = o.event_id JOIN destinations d ON d.id = o.destination_id
+             WHERE o.state = 'pending' GROUP BY o.destination_id",
         )
         .fetch_all(store.pool())
         .await

@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cadbridge::event::{CadEvent, Envelope};
@@ -197,4 +198,76 @@ async fn health_and_readiness_probes_answer() {
     assert_eq!(get("/readyz").await.unwrap().status(), 200);
     let wrong_method = get("/sonorancad/event").await.unwrap();
     assert_eq!(wrong_method.status(), 405);
+}
+
+/// Every log line of this test binary, captured as text from first use on.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+fn logs() -> Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("cadbridge=info"))
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test]
+async fn the_type_of_a_refused_body_is_logged_bounded_and_escaped() {
+    let logs = logs();
+    let app = TestApp::spawn(&[]).await;
+    let marker = "INJECTED_7Q";
+    let forged = format!(
+        "EVENT_X\n{marker} WARN admin logged in\u{1b}[2J{}",
+        "A".repeat(5000)
+    );
+    let body = serde_json::json!({"key": "SENT_KEY_Z9", "type": forged}).to_string();
+    assert_eq!(app.post(body).await.0, 401);
+
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let refused: Vec<&str> = text.lines().filter(|l| l.contains(marker)).collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "one line, no line of the sender's making: {refused:#?}"
+    );
+    let line = refused[0];
+    assert!(
+        line.contains("refused an event with a missing or wrong key"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("EVENT_X\\n{marker}")),
+        "the newline is escaped: {line}"
+    );
+    assert!(line.contains("\\u{1b}[2J"), "so is the escape character: {line}");
+    assert!(!line.contains('\u{1b}'));
+    assert!(line.contains("AAA…"), "cut, and says so: {line}");
+    assert!(line.len() < 400, "bounded: {} bytes", line.len());
+    assert!(!text.contains("SENT_KEY_Z9"), "never the key");
+    assert!(app.store.events().await.unwrap().is_empty());
 }

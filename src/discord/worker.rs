@@ -17,7 +17,7 @@ use super::render::{self, Card, CardState, Roles};
 use super::roster::Roster;
 use super::routing::Routing;
 use crate::event::{Envelope, Unit};
-use crate::ingest::DISCORD_DESTINATION;
+use crate::store::destinations::DISCORD_ID;
 use crate::store::{Store, StoreError, now_ms};
 use crate::worker_loop::{self, Next, Step};
 
@@ -65,9 +65,9 @@ impl RenderWorker {
     pub async fn render_pending(&mut self) -> Result<usize, StoreError> {
         let rows = sqlx::query(
             "SELECT o.id, e.received_at, e.body FROM outbox o JOIN events e ON e.id = o.event_id
-             WHERE o.destination = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?",
+             WHERE o.destination_id = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?",
         )
-        .bind(DISCORD_DESTINATION)
+        .bind(DISCORD_ID)
         .bind(BATCH)
         .fetch_all(self.store.pool())
         .await?;
@@ -175,10 +175,10 @@ async fn store_rendered(
     }
     sqlx::query(
         "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, updated_at = ?1
-         WHERE destination = ?2 AND state = 'pending' AND id BETWEEN ?3 AND ?4",
+         WHERE destination_id = ?2 AND state = 'pending' AND id BETWEEN ?3 AND ?4",
     )
     .bind(now_ms())
-    .bind(DISCORD_DESTINATION)
+    .bind(DISCORD_ID)
     .bind(first)
     .bind(last)
     .execute(&mut *conn)

@@ -3,6 +3,7 @@
 //! game server sees events in the order they were accepted.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::EchoFilter;
+use super::answers::{self, ErrorStreak, StreakChange};
 use super::retry::{backoff, retry_after};
 use crate::alerts::{Alert, Alerts};
 use crate::config::ForwardConfig;
+use crate::store::destinations::RelayTarget;
 use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::metrics;
 use crate::worker_loop::{self, Next, Step};
@@ -55,18 +58,41 @@ struct Head {
     body: Bytes,
 }
 
+/// How often a target's host name is resolved again, for echo recognition.
+const RESOLVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The worker's clock: unix milliseconds. A test can drive it by hand.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// How a single attempt ended.
 enum Attempt {
-    Delivered { response: String },
-    Retry { error: String, after: Option<Duration> },
-    Permanent { error: String },
+    Delivered {
+        response: String,
+        peer: Option<IpAddr>,
+    },
+    /// `unsent`: the connection failed, the server never saw the request.
+    Retry {
+        error: String,
+        after: Option<Duration>,
+        unsent: bool,
+    },
+    Permanent {
+        error: String,
+    },
 }
 
 pub struct RelayWorker {
     store: Store,
     client: reqwest::Client,
+    target: RelayTarget,
     url: String,
     destination: String,
+    clock: Clock,
+    /// The target's host name and port, when it is not a literal address.
+    host: Option<(String, u16)>,
+    /// When the host name was last resolved.
+    resolved_at: Option<std::time::Instant>,
+    errors: ErrorStreak,
     config: ForwardConfig,
     forwarding: Arc<AtomicBool>,
     echo: EchoFilter,
@@ -81,17 +107,41 @@ impl RelayWorker {
     pub fn new(
         store: Store,
         client: reqwest::Client,
-        url: String,
+        target: RelayTarget,
         config: ForwardConfig,
         forwarding: Arc<AtomicBool>,
         echo: EchoFilter,
         alerts: Alerts,
     ) -> Self {
+        // A literal address is itself; a name is resolved before the first
+        // attempt and every RESOLVE_EVERY after.
+        let url = reqwest::Url::parse(&target.url).ok();
+        let name = url.as_ref().and_then(|u| u.host_str()).unwrap_or_default();
+        let host = match name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => {
+                echo.set_addresses(target.id, [ip]);
+                None
+            }
+            Err(_) => url
+                .as_ref()
+                .and_then(|u| u.port_or_known_default())
+                .filter(|_| !name.is_empty())
+                .map(|port| (name.to_string(), port)),
+        };
         Self {
-            destination: crate::ingest::relay_destination(&url),
+            destination: target.name(),
+            url: target.url.clone(),
+            target,
             store,
             client,
-            url,
+            clock: Arc::new(now_ms),
+            host,
+            resolved_at: None,
+            errors: ErrorStreak::default(),
             config,
             forwarding,
             echo,
@@ -109,9 +159,45 @@ impl RelayWorker {
         tracing::info!(target_url = %url, "relay worker stopped");
     }
 
+    /// Uses `clock` instead of the system clock (tests drive retries by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// Resolves the target's host name again when it is due: echoes are
+    /// recognised by the address they come from.
+    async fn refresh_addresses(&mut self) {
+        let Some((name, port)) = self.host.clone() else {
+            return;
+        };
+        if self.resolved_at.is_some_and(|t| t.elapsed() < RESOLVE_EVERY) {
+            return;
+        }
+        self.resolved_at = Some(std::time::Instant::now());
+        let lookup = tokio::net::lookup_host((name.as_str(), port));
+        match tokio::time::timeout(self.config.timeout, lookup).await {
+            Ok(Ok(found)) => {
+                let found: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+                if !found.is_empty() {
+                    tracing::debug!(target_url = %self.url, addresses = ?found, "relay target resolved");
+                    self.echo.set_addresses(self.target.id, found);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(target_url = %self.url, error = %e, "could not resolve the relay target")
+            }
+            Err(_) => tracing::debug!(target_url = %self.url, "resolving the relay target timed out"),
+        }
+    }
+
     /// Looks at the oldest pending event for this target and, if it is due,
-    /// makes one attempt to deliver it.
-    async fn try_deliver_head(&mut self) -> Result<Outcome, StoreError> {
+    /// makes one attempt to deliver it: one step of the worker.
+    pub async fn step_once(&mut self) -> Result<Outcome, StoreError> {
         if !self.forwarding.load(Ordering::Relaxed) {
             return Ok(Outcome::Paused);
         }
@@ -119,7 +205,7 @@ impl RelayWorker {
             return Ok(Outcome::Empty);
         };
 
-        let now = now_ms();
+        let now = self.now();
         if !head.replayed && now - head.received_at > self.config.max_age.as_millis() as i64 {
             let reason = format!(
                 "expired: older than {}",
@@ -144,6 +230,7 @@ impl RelayWorker {
             )));
         }
 
+        self.refresh_addresses().await;
         let attempt = head.attempts + 1;
         let span = tracing::info_span!("relay", event_id = head.event_id, event_type = %head.event_type, target_url = %self.url, attempt);
         let outcome = self.attempt(head, attempt).instrument(span).await?;
@@ -163,10 +250,10 @@ impl RelayWorker {
             let rows = sqlx::query(
                 "SELECT o.id, o.attempts, o.next_attempt_at, o.replayed, e.id, e.received_at, e.event_type, e.body
                  FROM outbox o JOIN events e ON e.id = o.event_id
-                 WHERE o.destination = ? AND o.state = 'pending'
+                 WHERE o.destination_id = ? AND o.state = 'pending'
                  ORDER BY o.id LIMIT ?",
             )
-            .bind(&self.destination)
+            .bind(self.target.id)
             .bind(READ_AHEAD)
             .fetch_all(self.store.pool())
             .await?;
@@ -200,29 +287,36 @@ impl RelayWorker {
         metrics::delivery_attempt(&self.destination);
         // Before sending: the game server may forward it straight back
         // before it answers us.
-        self.echo.relayed(&body);
-        match self.send(body).await {
-            Attempt::Delivered { response } => {
-                if response.trim() != "ok" {
-                    tracing::warn!(response = %response, "game server accepted the event but answered other than `ok`");
+        self.echo.relayed(self.target.id, &body);
+        match self.send(body.clone()).await {
+            Attempt::Delivered { response, peer } => {
+                if let Some(peer) = peer {
+                    self.echo.add_address(self.target.id, peer);
                 }
+                self.note_answer(&event_type, &response);
                 self.finish(outbox_id, "delivered", attempt, None, Some(&response))
                     .await?;
-                metrics::delivery_success(&self.destination, (now_ms() - received_at).max(0) as f64 / 1000.0);
+                metrics::delivery_success(
+                    &self.destination,
+                    (self.now() - received_at).max(0) as f64 / 1000.0,
+                );
                 Ok(Outcome::Delivered)
             }
-            Attempt::Retry { error, after } => {
+            Attempt::Retry { error, after, unsent } => {
+                if unsent {
+                    self.echo.withdraw(self.target.id, &body);
+                }
                 let delay = after.unwrap_or_else(|| backoff(&self.config.retry_schedule, attempt as u32));
                 tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
                 metrics::delivery_failure(&self.destination);
-                let next_attempt_at = now_ms() + delay.as_millis() as i64;
+                let next_attempt_at = self.now() + delay.as_millis() as i64;
                 let query = sqlx::query(
                     "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
                 )
                 .bind(attempt)
                 .bind(next_attempt_at)
                 .bind(error)
-                .bind(now_ms())
+                .bind(self.now())
                 .bind(outbox_id);
                 self.store.writer().execute(query).await?;
                 if let Some(head) = self.ahead.front_mut() {
@@ -248,6 +342,24 @@ impl RelayWorker {
         }
     }
 
+    /// Counts the game server's answer and says so only when a person is needed.
+    fn note_answer(&mut self, event_type: &str, response: &str) {
+        let label = answers::label(response);
+        metrics::relay_answer(&self.destination, label);
+        tracing::debug!(response = ?response, answer = label, "game server answered");
+        match self.errors.note(event_type, label) {
+            StreakChange::None => {}
+            StreakChange::Started(n) => tracing::warn!(
+                target_url = %self.url,
+                "game server answered `error` to {n} events in a row (not panics): check its sonorancad resource and that its API key matches cadbridge's"
+            ),
+            StreakChange::Ended(n) => tracing::info!(
+                target_url = %self.url,
+                "game server answers normally again after {n} `error` answers"
+            ),
+        }
+    }
+
     async fn send(&self, body: Bytes) -> Attempt {
         let sent = self
             .client
@@ -263,16 +375,19 @@ impl RelayWorker {
                 return Attempt::Retry {
                     error: "timed out".into(),
                     after: None,
+                    unsent: false,
                 };
             }
             Err(e) => {
                 return Attempt::Retry {
                     error: format!("connection failed: {}", without_url(&e)),
                     after: None,
+                    unsent: e.is_connect(),
                 };
             }
         };
         let status = response.status();
+        let peer = response.remote_addr().map(|a| a.ip());
         let after = retry_after(
             response
                 .headers()
@@ -282,16 +397,18 @@ impl RelayWorker {
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(200).collect();
         if status.is_success() {
-            Attempt::Delivered { response: text }
+            Attempt::Delivered { response: text, peer }
         } else if status == StatusCode::TOO_MANY_REQUESTS {
             Attempt::Retry {
                 error: format!("HTTP {status}"),
                 after,
+                unsent: false,
             }
         } else if status.is_server_error() {
             Attempt::Retry {
                 error: format!("HTTP {status}"),
                 after: None,
+                unsent: false,
             }
         } else {
             Attempt::Permanent {
@@ -308,7 +425,7 @@ impl RelayWorker {
         error: Option<&str>,
         response: Option<&str>,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.now();
         let query = sqlx::query(
             "UPDATE outbox SET state = ?1, attempts = ?2, last_error = COALESCE(?3, last_error),
                  last_response = ?4, updated_at = ?5, delivered_at = CASE WHEN ?1 = 'delivered' THEN ?5 END
@@ -328,7 +445,7 @@ impl RelayWorker {
 
 impl Step for RelayWorker {
     async fn step(&mut self) -> Next {
-        match self.try_deliver_head().await {
+        match self.step_once().await {
             Ok(Outcome::Delivered | Outcome::DeadLettered) => Next::Now,
             // Through the wait, so a stop is seen between attempts.
             Ok(Outcome::Retrying) => Next::After(Duration::ZERO),

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: accepted events, the delivery outbox, run-time
 //! settings, the unit roster and the Discord messages later events edit.
 
+pub mod destinations;
 mod writer;
 
 use std::path::PathBuf;
@@ -223,8 +224,11 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         let queues = sqlx::query(
-            "SELECT destination, SUM(state = 'pending'), SUM(state IN ('dead', 'expired'))
-             FROM outbox GROUP BY destination ORDER BY destination",
+            "SELECT CASE d.kind WHEN 'discord' THEN 'discord' ELSE 'relay:' || d.url END
+                        || CASE WHEN d.retired_at IS NULL THEN '' ELSE ' (removed)' END,
+                    SUM(o.state = 'pending'), SUM(o.state IN ('dead', 'expired'))
+             FROM outbox o JOIN destinations d ON d.id = o.destination_id
+             GROUP BY d.id ORDER BY d.id",
         )
         .fetch_all(&self.pool)
         .await?

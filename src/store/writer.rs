@@ -38,7 +38,8 @@ const MAX_BATCH: usize = 256;
 /// Where one copy of an event is to go, and the state its outbox row starts in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
-    pub name: String,
+    /// The row in `destinations` (see [`super::destinations`]).
+    pub id: i64,
     /// `pending`, or `skipped` when forwarding is off as the event arrives.
     pub state: &'static str,
 }
@@ -292,10 +293,10 @@ async fn insert_events(
         .collect();
     for chunk in rows.chunks(MAX_BATCH) {
         let mut outbox: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO outbox (event_id, destination, state, updated_at) ");
+            QueryBuilder::new("INSERT INTO outbox (event_id, destination_id, state, updated_at) ");
         outbox.push_values(chunk, |mut row, (event_id, dest)| {
             row.push_bind(*event_id)
-                .push_bind(dest.name.as_str())
+                .push_bind(dest.id)
                 .push_bind(dest.state)
                 .push_bind(now);
         });
@@ -325,7 +326,7 @@ mod tests {
             source: None,
             echo: false,
             destinations: vec![Destination {
-                name: "discord".into(),
+                id: crate::store::destinations::DISCORD_ID,
                 state: "pending",
             }],
         }

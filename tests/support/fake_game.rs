@@ -34,6 +34,14 @@ struct Inner {
     /// Answers to give before falling back to `default`.
     script: Vec<Answer>,
     default: Option<Answer>,
+    /// Where to forward every body back to, as the FiveM resource does
+    /// with `pushEventForwardUrl`.
+    forward_url: Option<String>,
+    /// How many times to forward the next bodies, then `forward_default`.
+    forward_script: Vec<usize>,
+    forward_default: usize,
+    /// What each forward was answered (status, body), in order.
+    forwarded: Vec<(u16, String)>,
 }
 
 #[derive(Clone)]
@@ -117,6 +125,21 @@ impl FakeGame {
         self.inner.lock().unwrap().script = answers;
     }
 
+    /// Forwards every body it receives to `url` from its own address,
+    /// before answering (the resource forwards before it dispatches): once
+    /// each, except the next ones as `script` says.
+    pub fn forward_back_to(&self, url: String, script: Vec<usize>) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.forward_url = Some(url);
+        inner.forward_script = script;
+        inner.forward_default = 1;
+    }
+
+    /// The answers to its forwards, in order.
+    pub fn forwarded(&self) -> Vec<(u16, String)> {
+        self.inner.lock().unwrap().forwarded.clone()
+    }
+
     /// Bodies accepted (answered 2xx), in arrival order.
     pub fn bodies(&self) -> Vec<Bytes> {
         self.inner.lock().unwrap().bodies.clone()
@@ -179,6 +202,35 @@ impl FakeGame {
 }
 
 async fn receive(State(fake): State<FakeGame>, headers: HeaderMap, body: Bytes) -> Response {
+    let forward = {
+        let mut inner = fake.inner.lock().unwrap();
+        let times = if inner.forward_script.is_empty() {
+            inner.forward_default
+        } else {
+            inner.forward_script.remove(0)
+        };
+        inner.forward_url.clone().map(|url| (url, times))
+    };
+    if let Some((url, times)) = forward {
+        // From the address cadbridge reached it on, as a game server would.
+        let client = reqwest::Client::builder()
+            .local_address(fake.addr.ip())
+            .build()
+            .unwrap();
+        for _ in 0..times {
+            let sent = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let answer = match sent {
+                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                Err(e) => (0, e.to_string()),
+            };
+            fake.inner.lock().unwrap().forwarded.push(answer);
+        }
+    }
     let answer = {
         let mut inner = fake.inner.lock().unwrap();
         inner.attempts += 1;

@@ -29,12 +29,17 @@ pub async fn failed(ctx: Context<'_>) -> Result<(), Error> {
     let mut lines = vec![format!("**{total}** dead letter(s):")];
     for d in &dead {
         lines.push(format!(
-            "{} ×{} (first {}, last {})",
+            "{} ×{} (first {}, last {}){}",
             // A stored type is CAD text: any string the CAD sent.
             crate::discord::embed::inline_code(&d.event_type, 100),
             d.count,
             when(d.first_ms),
-            when(d.last_ms)
+            when(d.last_ms),
+            if d.target_removed {
+                " · target removed from FORWARD_URLS: not replayed"
+            } else {
+                ""
+            }
         ));
     }
     lines.push("`/relay replay` sends them again, in their original order.".into());
