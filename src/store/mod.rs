@@ -342,3 +342,43 @@ pub struct Setting {
     pub changed_by: Option<String>,
     pub changed_at: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn prune_deletes_in_writer_ops_of_a_batch_each_and_keeps_pending_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let event = |state: &'static str| NewEvent {
+            event_type: "EVENT_TEST".into(),
+            body: bytes::Bytes::from_static(b"{}"),
+            source: None,
+            echo: false,
+            destinations: vec![Destination {
+                name: "discord".into(),
+                state,
+            }],
+        };
+        let finished = 2 * PRUNE_BATCH + 200;
+        for _ in 0..finished {
+            store.writer().insert(event("skipped")).await.unwrap();
+        }
+        let pending = store.writer().insert(event("pending")).await.unwrap();
+
+        let pruned = store.prune(now_ms() + 1_000).await.unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                events: finished,
+                cards: 0,
+                // 500 + 500 + 200 events, then one look for cards.
+                batches: 4,
+            }
+        );
+        let left: Vec<i64> = store.events().await.unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(left, vec![pending], "an event still to deliver stays");
+    }
+}
