@@ -25,8 +25,8 @@ use crate::discord::worker::RenderWorker;
 use crate::ingest::Ingest;
 use crate::listener::{self, ListenerState};
 use crate::relay::{EchoFilter, RelayWorker};
+use crate::store::Store;
 use crate::store::destinations::{self, RelayTarget};
-use crate::store::{Store, now_ms};
 
 /// A built service, bound to its port and ready to run.
 pub struct Application {
@@ -164,12 +164,14 @@ impl Application {
             role_panic: discord.role_panic,
             role_priority1: discord.role_priority1,
         };
+        let retention = Duration::from_secs(u64::from(self.config.retention_days) * 86_400);
         let renderer = RenderWorker::load(
             self.store.clone(),
             self.routing.clone(),
             roles,
             discord.enabled(),
             cards_ready.clone(),
+            retention,
         )
         .await
         .context("loading the unit roster")?;
@@ -202,11 +204,12 @@ impl Application {
             cards_ready,
             stop.clone(),
         ));
-        tasks.spawn(prune(
-            self.store.clone(),
-            self.config.retention_days,
-            stop.clone(),
-        ));
+        tasks.spawn(
+            self.store
+                .clone()
+                .prune_every(retention, PRUNE_EVERY, stop.clone()),
+        );
+        tasks.spawn(stop_on_fatal(self.store.clone(), stop.clone()));
 
         let mut destinations = vec![destinations::DISCORD_NAME.to_string()];
         destinations.extend(self.relay_targets.iter().map(RelayTarget::name));
@@ -305,19 +308,29 @@ async fn report_alerts(
     }
 }
 
-/// Deletes finished events older than the retention period, hourly.
-async fn prune(store: Store, retention_days: u32, stop: CancellationToken) {
-    let retention = Duration::from_secs(u64::from(retention_days) * 86_400);
-    loop {
-        let cutoff = now_ms() - retention.as_millis() as i64;
-        match store.prune(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "pruned events past the retention period"),
-            Err(e) => tracing::warn!(error = %e, "pruning old events failed"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+/// How often what is past the retention period is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The exit status when committed events could not be made durable
+/// (`EX_IOERR`): the supervisor restarts the service, which recovers them.
+pub const FATAL_EXIT_CODE: i32 = 74;
+
+/// Stops the process at once if the store's writer reports that committed
+/// events could not be made durable (a failed fsync of the WAL): their
+/// callers are left unanswered, not told `503` for events that will be
+/// delivered, and the restart recovers them from the WAL. No graceful
+/// shutdown: it would wait for those requests.
+async fn stop_on_fatal(store: Store, stop: CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        reason = store.writer().fatal() => {
+            tracing::error!(
+                error = %reason,
+                exit_code = FATAL_EXIT_CODE,
+                "stopping: accepted events are committed but not known to be on disk; \
+                 a restart recovers them from the write-ahead log"
+            );
+            std::process::exit(FATAL_EXIT_CODE);
         }
     }
 }

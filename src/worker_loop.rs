@@ -65,8 +65,15 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn steps_while_busy_then_waits_for_a_wake_and_stops_when_told() {
+    /// Lets every task that can run do so. With the clock paused and
+    /// nothing else to do, the runtime moves time to the next timer, so a
+    /// sleep shorter than every timer ahead only lets the worker run.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn steps_while_busy_then_waits_for_a_wake_or_its_deadline_and_stops_when_told() {
         let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (wake, stop) = (Arc::new(Notify::new()), CancellationToken::new());
         let worker = Counter {
@@ -76,15 +83,56 @@ mod tests {
         let task = tokio::spawn(run(worker, wake.clone(), stop.clone()));
         let count = || steps.load(std::sync::atomic::Ordering::SeqCst);
 
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        settle().await;
         assert_eq!(count(), 4, "three busy steps and one that found nothing");
+        settle().await;
+        assert_eq!(count(), 4, "then it waits");
         wake.notify_waiters();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        settle().await;
         assert_eq!(count(), 5, "a wake takes one more step");
+        tokio::time::advance(Duration::from_secs(3599)).await;
+        settle().await;
+        assert_eq!(count(), 5, "not before the step's deadline");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        settle().await;
+        assert_eq!(count(), 6, "at the deadline, one more step");
         stop.cancel();
         tokio::time::timeout(Duration::from_secs(1), task)
             .await
             .expect("stops when told")
             .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wake_during_a_step_is_not_lost() {
+        /// Wakes itself during its first step, as a commit landing between
+        /// the look for work and the wait would.
+        struct WakesItself {
+            wake: Arc<Notify>,
+            steps: Arc<std::sync::atomic::AtomicUsize>,
+        }
+        impl Step for WakesItself {
+            async fn step(&mut self) -> Next {
+                if self.steps.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    self.wake.notify_waiters();
+                }
+                Next::After(Duration::from_secs(3600))
+            }
+        }
+        let steps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (wake, stop) = (Arc::new(Notify::new()), CancellationToken::new());
+        let worker = WakesItself {
+            wake: wake.clone(),
+            steps: steps.clone(),
+        };
+        let task = tokio::spawn(run(worker, wake, stop.clone()));
+        settle().await;
+        assert_eq!(
+            steps.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the wake sent during the first step starts a second"
+        );
+        stop.cancel();
+        task.await.unwrap();
     }
 }

@@ -5,52 +5,14 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use support::child::start;
 use support::fake_discord::FakeDiscord;
 use support::fake_game::FakeGame;
 use support::{KEY, discord_vars, ids};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// Starts the real binary; returns it and the address it listens on.
-async fn start(dir: &std::path::Path, vars: &[(String, String)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cadbridge"))
-        .arg("serve")
-        .current_dir(dir)
-        .env_clear()
-        .env("SONORAN_API_KEY", KEY)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", support::db_url(dir))
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("cadbridge starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let Some(addr) = log["fields"]["addr"].as_str() {
-                return addr.to_string();
-            }
-        }
-        panic!("cadbridge exited before listening");
-    })
-    .await
-    .expect("cadbridge listens within 20s");
-    // Keep draining its output so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
-}
 
 fn event(i: usize) -> String {
     if i.is_multiple_of(10) {
@@ -75,8 +37,8 @@ async fn sigkill_mid_burst_loses_nothing_that_was_acknowledged() {
     vars.push(("FORWARD_URLS".into(), game.url()));
     vars.push(("FORWARD_RETRY_SCHEDULE".into(), "100ms".into()));
 
-    let (mut child, addr) = start(dir.path(), &vars).await;
-    let url = format!("http://{addr}/sonorancad/event");
+    let mut child = start(dir.path(), &vars).await;
+    let url = child.event_url();
     let client = reqwest::Client::new();
     let acked = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let done = Arc::new(AtomicUsize::new(0));
@@ -111,7 +73,7 @@ async fn sigkill_mid_burst_loses_nothing_that_was_acknowledged() {
     while done.load(Ordering::SeqCst) < 400 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    child.kill().await.unwrap();
+    child.process.kill().await.unwrap();
     for s in senders {
         s.await.unwrap();
     }
@@ -119,7 +81,7 @@ async fn sigkill_mid_burst_loses_nothing_that_was_acknowledged() {
     assert!(acked.len() >= 400, "{} acknowledged before the kill", acked.len());
     assert!(acked.len() < 1000, "the kill landed mid-burst");
 
-    let (_child, _addr) = start(dir.path(), &vars).await;
+    let _child = start(dir.path(), &vars).await;
 
     // Relay: every acknowledged event arrives; order is acceptance order.
     let stored: Vec<Vec<u8>> = {

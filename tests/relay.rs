@@ -517,7 +517,7 @@ async fn a_target_removed_from_forward_urls_gives_up_its_queue_at_the_next_start
     assert_eq!(old.attempts(), 0);
 
     // Nothing is pending any more, so retention can delete them all.
-    assert_eq!(app.store.prune(now_ms() + 1).await.unwrap(), 3);
+    assert_eq!(app.store.prune(now_ms() + 1).await.unwrap().events, 3);
     assert!(app.store.events().await.unwrap().is_empty());
     assert!(app.control.dead_letters().await.unwrap().is_empty());
 }

@@ -101,7 +101,7 @@ impl Store {
             PathBuf::from(wal)
         });
         let conn = options.connect().await?;
-        let writer = Writer::spawn(conn, wal).await?;
+        let writer = Writer::spawn(conn, wal.as_deref()).await?;
         Ok(Self {
             pool,
             writer,
@@ -175,21 +175,105 @@ impl Store {
     }
 
     /// Deletes events received before `cutoff_ms` whose deliveries are all
-    /// finished; returns how many went.
-    pub async fn prune(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM events WHERE received_at < ?1 AND NOT EXISTS (
-                 SELECT 1 FROM outbox o WHERE o.event_id = events.id AND o.state = 'pending')",
-        )
-        .bind(cutoff_ms)
-        .execute(&self.pool)
-        .await?;
-        sqlx::query("DELETE FROM discord_cards WHERE updated_at < ? AND dirty = 0")
-            .bind(cutoff_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+    /// finished (with their outbox rows), and Discord cards sent and not
+    /// changed since. Goes through the single writer, [`PRUNE_BATCH`] rows
+    /// an op, so a large backlog is deleted in many short commits that new
+    /// events join instead of one long one that holds the write lock.
+    pub async fn prune(&self, cutoff_ms: i64) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        loop {
+            let n = self
+                .delete_batch(
+                    "DELETE FROM events WHERE id IN (
+                         SELECT id FROM events e WHERE received_at < ?1 AND NOT EXISTS (
+                             SELECT 1 FROM outbox o WHERE o.event_id = e.id AND o.state = 'pending')
+                         ORDER BY id LIMIT ?2)",
+                    cutoff_ms,
+                )
+                .await?;
+            pruned.events += n;
+            pruned.batches += 1;
+            if n < PRUNE_BATCH {
+                break;
+            }
+        }
+        loop {
+            let n = self
+                .delete_batch(
+                    "DELETE FROM discord_cards WHERE id IN (
+                         SELECT id FROM discord_cards WHERE updated_at < ?1 AND dirty = 0 LIMIT ?2)",
+                    cutoff_ms,
+                )
+                .await?;
+            pruned.cards += n;
+            pruned.batches += 1;
+            if n < PRUNE_BATCH {
+                break;
+            }
+        }
+        Ok(pruned)
     }
+
+    /// Runs one bounded delete (`?1`: the cutoff, `?2`: the batch size) as
+    /// a write op; returns how many rows it deleted.
+    async fn delete_batch(&self, sql: &'static str, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let deleted = Arc::new(AtomicU64::new(0));
+        let counted = deleted.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(sql)
+                        .bind(cutoff_ms)
+                        .bind(PRUNE_BATCH as i64)
+                        .execute(conn)
+                        .await?;
+                    counted.store(done.rows_affected(), Ordering::Release);
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(deleted.load(Ordering::Acquire))
+    }
+
+    /// Prunes what is older than `retention` now, then every `every`, until
+    /// `stop` is cancelled.
+    pub async fn prune_every(
+        self,
+        retention: Duration,
+        every: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        loop {
+            let cutoff = now_ms() - retention.as_millis() as i64;
+            match self.prune(cutoff).await {
+                Ok(Pruned {
+                    events: 0, cards: 0, ..
+                }) => {}
+                Ok(p) => tracing::info!(
+                    events = p.events,
+                    cards = p.cards,
+                    batches = p.batches,
+                    "pruned what is past the retention period"
+                ),
+                Err(e) => tracing::warn!(error = %e, "pruning old events failed"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+/// Rows one pruning op deletes at most: a few milliseconds of the writer.
+pub const PRUNE_BATCH: u64 = 500;
+
+/// What one [`Store::prune`] deleted, and in how many writer ops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: u64,
+    pub cards: u64,
+    pub batches: u64,
 }
 
 /// What `/status` shows.
@@ -261,4 +345,44 @@ pub struct Setting {
     pub value: String,
     pub changed_by: Option<String>,
     pub changed_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn prune_deletes_in_writer_ops_of_a_batch_each_and_keeps_pending_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let event = |state: &'static str| NewEvent {
+            event_type: "EVENT_TEST".into(),
+            body: bytes::Bytes::from_static(b"{}"),
+            source: None,
+            echo: false,
+            destinations: vec![Destination {
+                id: destinations::DISCORD_ID,
+                state,
+            }],
+        };
+        let finished = 2 * PRUNE_BATCH + 200;
+        for _ in 0..finished {
+            store.writer().insert(event("skipped")).await.unwrap();
+        }
+        let pending = store.writer().insert(event("pending")).await.unwrap();
+
+        let pruned = store.prune(now_ms() + 1_000).await.unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                events: finished,
+                cards: 0,
+                // 500 + 500 + 200 events, then one look for cards.
+                batches: 4,
+            }
+        );
+        let left: Vec<i64> = store.events().await.unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(left, vec![pending], "an event still to deliver stays");
+    }
 }

@@ -20,15 +20,27 @@
 //! and stretched the writer's own commits whenever it was the one waiting.
 //! Bookkeeping needs no fsync: it survives a crash of the process without
 //! one, and a mark lost to a power cut costs a duplicate delivery.
+//!
+//! If that fsync fails, the events are committed but not known to be on
+//! disk, and after a failed fsync the kernel may have dropped the dirty
+//! pages and report the next fsync as clean (PostgreSQL's "fsyncgate"):
+//! retrying proves nothing, and answering `503` would make the CAD send
+//! again an event that is stored and will be delivered. So the writer
+//! answers none of those callers, logs the error and reports it as fatal
+//! ([`Writer::fatal`]); the service then stops the process (non-zero exit),
+//! its supervisor restarts it, and SQLite recovers the committed events
+//! from the WAL.
 
+use std::fs::File;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{Connection, QueryBuilder, Sqlite};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{StoreError, now_ms};
 
@@ -74,23 +86,54 @@ enum Job {
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    /// Set once, when committed events could not be made durable.
+    fatal: watch::Receiver<Option<String>>,
 }
 
 impl Writer {
     /// `conn` must be in WAL mode with `synchronous=NORMAL`. `wal`: the WAL
     /// file to fsync before new events are acknowledged (None: fsync off).
-    pub(super) async fn spawn(mut conn: SqliteConnection, wal: Option<PathBuf>) -> Result<Self, StoreError> {
+    ///
+    /// The WAL is opened once, here, and that handle is synced: SQLite
+    /// neither deletes nor replaces the file while a connection to the
+    /// database is open (it only rewinds it after a checkpoint), and `conn`
+    /// stays open as long as the writer runs.
+    pub(super) async fn spawn(mut conn: SqliteConnection, wal: Option<&Path>) -> Result<Self, StoreError> {
         let next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM events")
             .fetch_one(&mut conn)
             .await?;
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let syncer = wal.map(|wal| {
-            let (to_sync, rx) = mpsc::unbounded_channel();
-            tokio::spawn(sync_then_answer(wal, rx));
-            to_sync
-        });
+        let (fatal_tx, fatal) = watch::channel(None);
+        let syncer = match wal {
+            Some(wal) => {
+                let file = open_wal(wal).map_err(|e| {
+                    StoreError::Commit(format!(
+                        "could not open the write-ahead log {} to fsync it: {e}",
+                        wal.display()
+                    ))
+                })?;
+                let (to_sync, rx) = mpsc::unbounded_channel();
+                tokio::spawn(sync_then_answer(Arc::new(file), rx, fatal_tx));
+                Some(to_sync)
+            }
+            None => None,
+        };
         tokio::spawn(run(conn, rx, next_id, syncer));
-        Ok(Self { jobs })
+        Ok(Self { jobs, fatal })
+    }
+
+    /// Completes when committed events could not be made durable (the WAL's
+    /// fsync failed), with the reason. Their callers are never answered: the
+    /// owner of the writer is to stop the process, so that a restart
+    /// recovers them from the WAL. Pending forever otherwise.
+    pub async fn fatal(&self) -> String {
+        let mut fatal = self.fatal.clone();
+        let reason = fatal.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+        match reason {
+            Some(reason) => reason,
+            // The syncer is gone without a failure: nothing fatal can come.
+            None => std::future::pending().await,
+        }
     }
 
     /// Stores one event and its outbox rows; returns the event id once committed.
@@ -199,27 +242,54 @@ async fn run(
     }
 }
 
+/// Opens the WAL to sync it and syncs its directory once, so the file's
+/// own entry is on disk too (it may have just been created).
+fn open_wal(wal: &Path) -> std::io::Result<File> {
+    let file = std::fs::OpenOptions::new().write(true).open(wal)?;
+    let dir = match wal.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()?;
+    Ok(file)
+}
+
 /// Fsyncs the WAL file once for every group of commits that arrive while
-/// the last fsync ran, then answers their callers.
-async fn sync_then_answer(wal: PathBuf, mut rx: mpsc::UnboundedReceiver<Committed>) {
+/// the last fsync ran, then answers their callers. If an fsync fails, it
+/// reports the failure as fatal and answers no one, ever (see the module
+/// documentation).
+async fn sync_then_answer(
+    wal: Arc<File>,
+    mut rx: mpsc::UnboundedReceiver<Committed>,
+    fatal: watch::Sender<Option<String>>,
+) {
     let mut waiting = Vec::new();
     while rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
-        let path = wal.clone();
-        let synced = tokio::task::spawn_blocking(move || {
-            std::fs::OpenOptions::new().write(true).open(&path)?.sync_data()
-        })
-        .await;
-        let result = match synced {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("could not fsync the write-ahead log: {e}")),
-            Err(e) => Err(format!("could not fsync the write-ahead log: {e}")),
+        let file = wal.clone();
+        let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        let error = match synced {
+            Ok(Ok(())) => {
+                for committed in waiting.drain(..) {
+                    answer(committed, Ok(()));
+                }
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
         };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "events committed but not known to be on disk; answering 503");
-        }
-        for committed in waiting.drain(..) {
-            answer(committed, result.clone());
-        }
+        let reason = format!("could not fsync the write-ahead log: {error}");
+        let unanswered: usize = waiting.iter().map(Vec::len).sum();
+        tracing::error!(
+            error = %reason,
+            unanswered,
+            "events are committed but not known to be on disk; answering none of them and stopping"
+        );
+        let _ = fatal.send(Some(reason));
+        // Hold every caller's answer (and the ones still to come) unanswered
+        // until the process stops: dropping them would answer `503`.
+        let _held = (waiting, rx);
+        let never: std::convert::Infallible = std::future::pending().await;
+        match never {}
     }
 }
 
@@ -332,42 +402,66 @@ mod tests {
         }
     }
 
+    /// Waits (with a deadline) until `n` jobs wait in the writer's queue.
+    async fn queued(writer: &Writer, n: usize) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while writer.jobs.max_capacity() - writer.jobs.capacity() < n {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the jobs reach the writer's queue");
+    }
+
     #[tokio::test]
     async fn a_failing_write_undoes_the_writes_beside_it_but_not_the_events() {
         let (_dir, store) = store().await;
         let writer = store.writer().clone();
-        // Keeps the writer busy, so what is sent next is committed together.
+        // Holds the writer inside a transaction until released, so the jobs
+        // queued meanwhile are committed together, in one transaction.
+        let (running, started) = oneshot::channel();
+        let (release, gate) = oneshot::channel::<()>();
         let busy = tokio::spawn({
             let writer = writer.clone();
             async move {
                 writer
-                    .write(|_| {
-                        Box::pin(async {
-                            tokio::time::sleep(Duration::from_millis(200)).await;
+                    .write(move |_| {
+                        Box::pin(async move {
+                            let _ = running.send(());
+                            let _ = gate.await;
                             Ok(())
                         })
                     })
                     .await
             }
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let failing = writer.write(|conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO settings (key, value, changed_at) VALUES ('half', 'done', 0)")
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query("INSERT INTO no_such_table VALUES (1)")
-                    .execute(&mut *conn)
-                    .await
-                    .map(|_| ())
-            })
+        started.await.unwrap();
+        let together = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                let failing = writer.write(|conn| {
+                    Box::pin(async move {
+                        sqlx::query(
+                            "INSERT INTO settings (key, value, changed_at) VALUES ('half', 'done', 0)",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                        sqlx::query("INSERT INTO no_such_table VALUES (1)")
+                            .execute(&mut *conn)
+                            .await
+                            .map(|_| ())
+                    })
+                });
+                let marked = writer.execute(sqlx::query(
+                    "INSERT INTO settings (key, value, changed_at) VALUES ('whole', 'done', 0)",
+                ));
+                tokio::join!(failing, marked, writer.insert(event(1)), writer.insert(event(2)))
+            }
         });
-        let marked = writer.execute(sqlx::query(
-            "INSERT INTO settings (key, value, changed_at) VALUES ('whole', 'done', 0)",
-        ));
-        let (failing, marked, first, second) =
-            tokio::join!(failing, marked, writer.insert(event(1)), writer.insert(event(2)));
+        queued(&writer, 4).await;
+        release.send(()).unwrap();
         busy.await.unwrap().unwrap();
+        let (failing, marked, first, second) = together.await.unwrap();
 
         assert!(
             matches!(failing, Err(StoreError::Commit(ref e)) if e.contains("no_such_table")),
@@ -422,12 +516,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_event_is_acknowledged_only_once_its_wal_is_synced() {
+    async fn an_event_whose_wal_cannot_be_fsynced_is_never_answered_and_the_writer_reports_it() {
         use sqlx::ConnectOptions;
         use std::str::FromStr;
 
         // Kept open: its connections keep the WAL file in place.
-        let (dir, _store) = store().await;
+        let (dir, store) = store().await;
         let wal = dir.path().join("t.db-wal");
         assert!(wal.exists(), "the store is in WAL mode");
         let connect = || async {
@@ -441,22 +535,62 @@ mod tests {
             .unwrap()
         };
 
-        let synced = Writer::spawn(connect().await, Some(wal)).await.unwrap();
-        assert!(synced.insert(event(1)).await.is_ok());
+        let synced = Writer::spawn(connect().await, Some(&wal)).await.unwrap();
+        assert_eq!(synced.insert(event(1)).await.unwrap(), 1);
 
-        // A WAL that cannot be synced: committed, but not acknowledged.
-        let unsyncable = Writer::spawn(connect().await, Some(dir.path().join("missing-wal")))
+        // A "WAL" whose fsync really fails: fdatasync of /dev/null is EINVAL.
+        let unsyncable = Writer::spawn(connect().await, Some(Path::new("/dev/null")))
             .await
             .unwrap();
-        let refused = unsyncable.insert(event(2)).await;
+        let mut stored = std::pin::pin!(unsyncable.insert(event(2)));
+        let reason = tokio::select! {
+            answer = &mut stored => panic!("answered although not known to be on disk: {answer:?}"),
+            reason = unsyncable.fatal() => reason,
+        };
+        assert!(reason.contains("could not fsync the write-ahead log"), "{reason}");
         assert!(
-            matches!(refused, Err(StoreError::Commit(ref e)) if e.contains("fsync")),
-            "{refused:?}"
+            tokio::time::timeout(Duration::ZERO, &mut stored).await.is_err(),
+            "still unanswered once reported: the owner stops the process"
+        );
+        let bodies: Vec<Vec<u8>> = store
+            .events()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.body)
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![b"1".to_vec(), b"2".to_vec()],
+            "it is committed all the same"
         );
         // Bookkeeping does not wait for a sync.
         unsyncable
             .execute(sqlx::query("UPDATE outbox SET state = 'delivered'"))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_wal_that_cannot_be_opened_stops_the_writer_from_starting() {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+
+        let (dir, _store) = store().await;
+        let conn = sqlx::sqlite::SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}",
+            dir.path().join("t.db").display()
+        ))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+        let missing = dir.path().join("missing-wal");
+        let refused = Writer::spawn(conn, Some(&missing)).await.err();
+        assert!(
+            matches!(refused, Some(StoreError::Commit(ref e)) if e.contains("write-ahead log")),
+            "{:?}",
+            refused.map(|e| e.to_string())
+        );
     }
 }
