@@ -21,6 +21,9 @@ pub enum Alert {
     },
     /// Events refused for a missing or wrong key.
     BadKey { source: String },
+    /// Discord refused so many requests (401/403/429) that cadbridge stopped
+    /// sending to it for a while, to stay under its invalid-request limit.
+    DiscordPaused { refused: u32, resume_in_secs: u64 },
 }
 
 /// The sending side; cheap to clone. Alerts never block delivery: when the
@@ -45,6 +48,7 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
     use std::collections::BTreeMap;
     let mut dead: BTreeMap<&str, (BTreeMap<&str, usize>, Vec<&str>)> = BTreeMap::new();
     let mut bad_keys: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut lines = Vec::new();
     for alert in alerts {
         match alert {
             Alert::DeadLetter {
@@ -60,9 +64,17 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
                 }
             }
             Alert::BadKey { source } => *bad_keys.entry(source).or_default() += 1,
+            Alert::DiscordPaused {
+                refused,
+                resume_in_secs,
+            } => lines.push(format!(
+                "Discord refused {refused} requests (401/403/429) in 10 minutes; cadbridge stopped \
+                 sending to Discord for {} to stay under Discord's limit. Check the bot token and \
+                 the bot's permissions in the routed channels.",
+                humantime::format_duration(std::time::Duration::from_secs(*resume_in_secs))
+            )),
         }
     }
-    let mut lines = Vec::new();
     for (destination, (types, reasons)) in dead {
         let total: usize = types.values().sum();
         let types: Vec<String> = types.iter().map(|(t, n)| format!("{t} ×{n}")).collect();

@@ -176,15 +176,23 @@ impl Application {
         .await
         .context("loading the unit roster")?;
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
-        let sink = if discord.enabled() {
-            Sink::Rest(Rest::new(Arc::new(bot::http(discord))))
-        } else {
-            Sink::Log
+        let rest = discord.enabled().then(|| {
+            Rest::new(
+                Arc::new(bot::http(discord)),
+                discord.request_timeout,
+                discord.invalid_request_limit,
+                alerts.clone(),
+                self.gateway.clone(),
+            )
+        });
+        let sink = match &rest {
+            Some(rest) => Sink::Rest(rest.clone()),
+            None => Sink::Log,
         };
         tasks.spawn(
             Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
         );
-        if discord.enabled() {
+        if let Some(rest) = rest {
             let data = BotData {
                 control: self.control(),
                 routing: self.routing.clone(),
@@ -194,7 +202,7 @@ impl Application {
                 started: std::time::Instant::now(),
                 gateway: self.gateway.clone(),
             };
-            tasks.spawn(bot::run(discord.clone(), data, stop.clone()));
+            tasks.spawn(bot::run(discord.clone(), data, rest, stop.clone()));
         }
         tasks.spawn(report_alerts(
             self.alert_rx,

@@ -109,6 +109,14 @@ pub struct DiscordConfig {
     pub role_priority1: Option<u64>,
     /// Where REST and gateway discovery go; `None` is discord.com.
     pub api_base: Option<String>,
+    /// Timeout of one Discord REST request (messages, command registration).
+    pub request_timeout: Duration,
+    /// At most this many gateway connections per `gateway_window`.
+    pub gateway_max_connects: u32,
+    pub gateway_window: Duration,
+    /// Stop sending to Discord at this many 401/403/429 answers in 10
+    /// minutes (Discord bans the IP at 10,000).
+    pub invalid_request_limit: u32,
 }
 
 impl DiscordConfig {
@@ -219,6 +227,27 @@ impl Config {
                 parse_id,
             )?,
             api_base: env.parse_opt("DISCORD_API_BASE", "an http(s):// URL", parse_url)?,
+            request_timeout: env.parse_or(
+                "DISCORD_REQUEST_TIMEOUT",
+                "a duration such as 15s",
+                "15s",
+                |s| parse_duration(s).filter(|d| !d.is_zero()),
+            )?,
+            gateway_max_connects: env.parse_or(
+                "DISCORD_GATEWAY_MAX_CONNECTS",
+                "a whole number, at least 1",
+                "3",
+                |s| s.parse().ok().filter(|n| *n >= 1),
+            )?,
+            gateway_window: env.parse_or("DISCORD_GATEWAY_WINDOW", "a duration such as 60s", "60s", |s| {
+                parse_duration(s).filter(|d| !d.is_zero())
+            })?,
+            invalid_request_limit: env.parse_or(
+                "DISCORD_INVALID_REQUEST_LIMIT",
+                "a whole number from 1 to 9000",
+                "1000",
+                |s| s.parse().ok().filter(|n| (1..=9000).contains(n)),
+            )?,
         };
 
         let forward = ForwardConfig {

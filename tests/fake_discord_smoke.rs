@@ -247,10 +247,13 @@ async fn rest_messages_are_recorded_and_failures_injected() {
     };
     assert_eq!(status.map(|s| s.as_u16()), Some(429));
 
-    // Injected 5xx and 4xx carry Discord's {"message","code"} body.
+    // Injected 5xx and 4xx carry Discord's {"message","code"} body (403: Missing Permissions).
     fake.fail_next(1, 503);
     fake.fail_next(1, 403);
-    for expected in [503, 403] {
+    for (expected, code, message) in [
+        (503, 0, "Injected failure (503)".to_string()),
+        (403, 50013, "Missing Permissions".to_string()),
+    ] {
         let err = http
             .send_message(channel, vec![], &json!({ "content": "fails" }))
             .await
@@ -259,8 +262,8 @@ async fn rest_messages_are_recorded_and_failures_injected() {
             panic!("unexpected error {err:?}");
         };
         assert_eq!(resp.status_code.as_u16(), expected);
-        assert_eq!(resp.error.code, 0);
-        assert_eq!(resp.error.message, format!("Injected failure ({expected})"));
+        assert_eq!(resp.error.code, code);
+        assert_eq!(resp.error.message, message);
     }
 
     // To read `retry_after`, send through serenity's Request with your own reqwest client

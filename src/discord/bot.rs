@@ -1,22 +1,38 @@
-//! The serenity client and the poise framework: gateway connection, slash
-//! command registration, and the gateway state `/status` and `/readyz` show.
+//! The serenity client and the poise framework: gateway connection (through
+//! the [`gateway`](super::gateway) gate), slash command registration, and the
+//! Discord state `/status` and `/readyz` show.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use poise::serenity_prelude as serenity;
-use serenity::{ClientBuilder, GatewayIntents, GuildId, Http, HttpBuilder};
+use serenity::{ClientBuilder, GatewayIntents, Http, HttpBuilder};
 use tokio_util::sync::CancellationToken;
 
+use super::gateway::{ConnectPolicy, Gate};
+use super::rest::{Rest, SendError};
 use super::routing::Routing;
 use crate::config::{DiscordConfig, Secret};
 use crate::control::Control;
 use crate::ingest::Ingest;
+use crate::relay::retry::backoff;
 use crate::store::Store;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Context<'a> = poise::Context<'a, BotData, Error>;
+
+/// Delays between attempts to register the slash commands (the last repeats).
+pub const REGISTER_SCHEDULE: [Duration; 8] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(300),
+    Duration::from_secs(600),
+];
 
 /// What the slash commands share.
 #[derive(Clone)]
@@ -30,9 +46,38 @@ pub struct BotData {
     pub gateway: GatewayState,
 }
 
-/// The gateway connection, as last reported by serenity.
+/// The Discord side's state as `/readyz` and `/status` show it: the gateway
+/// connection, the slash commands, and whether sending is paused.
 #[derive(Clone, Debug, Default)]
-pub struct GatewayState(Arc<AtomicU8>);
+pub struct GatewayState(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    gateway: AtomicU8,
+    commands: Mutex<Commands>,
+    /// The gate holds the next gateway connection until then.
+    held: Mutex<Option<tokio::time::Instant>>,
+    /// Sending is paused until then, after this many refused requests.
+    paused: Mutex<Option<(tokio::time::Instant, u32)>>,
+}
+
+/// Where slash command registration stands.
+#[derive(Debug, Clone, Default)]
+enum Commands {
+    /// Registration starts once the gateway is ready.
+    #[default]
+    Waiting,
+    Registering,
+    Registered,
+    Failed {
+        reason: String,
+        next: tokio::time::Instant,
+    },
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 impl GatewayState {
     const OFF: u8 = 0;
@@ -41,22 +86,84 @@ impl GatewayState {
     const DISCONNECTED: u8 = 3;
 
     fn set(&self, state: u8) {
-        self.0.store(state, Ordering::Relaxed);
+        self.0.gateway.store(state, Ordering::Relaxed);
     }
 
     pub fn is_connected(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == Self::CONNECTED
+        self.0.gateway.load(Ordering::Relaxed) == Self::CONNECTED
     }
 
-    /// `off`, `connecting`, `connected` or `disconnected`.
-    pub fn describe(&self) -> &'static str {
-        match self.0.load(Ordering::Relaxed) {
+    /// `off`, `connecting`, `connected`, `disconnected`, or
+    /// `reconnecting in 40s (sessions keep ending early)` while the gate holds it.
+    pub fn describe(&self) -> String {
+        let state = match self.0.gateway.load(Ordering::Relaxed) {
             Self::CONNECTING => "connecting",
             Self::CONNECTED => "connected",
             Self::DISCONNECTED => "disconnected",
             _ => "off",
+        };
+        let now = tokio::time::Instant::now();
+        match *lock(&self.0.held) {
+            Some(until) if until > now && !self.is_connected() => format!(
+                "{state}; next connection in {} (sessions keep ending early)",
+                secs(until - now)
+            ),
+            _ => state.to_string(),
         }
     }
+
+    pub fn commands_registered(&self) -> bool {
+        matches!(*lock(&self.0.commands), Commands::Registered)
+    }
+
+    /// `registered`, or `not registered (why)`.
+    pub fn describe_commands(&self) -> String {
+        match &*lock(&self.0.commands) {
+            Commands::Registered => "registered".into(),
+            Commands::Waiting => "not registered (waiting for the gateway)".into(),
+            Commands::Registering => "not registered (registering)".into(),
+            Commands::Failed { reason, next } => {
+                let next = next.saturating_duration_since(tokio::time::Instant::now());
+                format!("not registered ({reason}; next attempt in {})", secs(next))
+            }
+        }
+    }
+
+    fn set_commands(&self, commands: Commands) {
+        *lock(&self.0.commands) = commands;
+    }
+
+    /// The gate holds the next connection until `until` (None: it does not).
+    pub fn set_gateway_held(&self, until: Option<tokio::time::Instant>) {
+        *lock(&self.0.held) = until;
+    }
+
+    /// Sending was paused until then after this many refused requests.
+    pub fn set_sending_paused(&self, paused: Option<(tokio::time::Instant, u32)>) {
+        *lock(&self.0.paused) = paused;
+    }
+
+    /// `ok`, or `paused (…)` while too many requests were refused.
+    pub fn describe_sending(&self) -> String {
+        let now = tokio::time::Instant::now();
+        match *lock(&self.0.paused) {
+            Some((until, refused)) if until > now => format!(
+                "paused ({refused} requests refused (401/403/429) in 10 minutes; resumes in {})",
+                secs(until - now)
+            ),
+            _ => "ok".into(),
+        }
+    }
+
+    /// Whether the bot is whole: connected, commands registered, sending.
+    pub fn is_ready(&self) -> bool {
+        self.is_connected() && self.commands_registered() && self.describe_sending() == "ok"
+    }
+}
+
+/// A duration rounded up to whole seconds, as `12s`.
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_millis().div_ceil(1000))
 }
 
 /// The HTTP client every Discord call goes through. With `DISCORD_API_BASE`
@@ -72,13 +179,23 @@ pub fn http(config: &DiscordConfig) -> Http {
 
 /// Runs the gateway until `stop`, reconnecting with backoff if it fails
 /// (bad token, network gone). The listener and relay never wait on it.
-pub async fn run(config: DiscordConfig, data: BotData, stop: CancellationToken) {
+/// Every gateway connection goes through the gate, which bounds how often
+/// they open.
+pub async fn run(config: DiscordConfig, data: BotData, rest: Rest, stop: CancellationToken) {
     let gateway = data.gateway.clone();
+    let policy = ConnectPolicy::new(config.gateway_max_connects, config.gateway_window);
+    let gate = match Gate::start(policy, gateway.clone(), stop.clone()).await {
+        Ok(gate) => gate,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the gateway gate; Discord's gateway is off");
+            return;
+        }
+    };
     let mut delay = Duration::from_secs(1);
     loop {
         gateway.set(GatewayState::CONNECTING);
         let started = Instant::now();
-        let outcome = run_once(&config, data.clone(), stop.clone()).await;
+        let outcome = run_once(&config, data.clone(), &rest, &gate, stop.clone()).await;
         gateway.set(GatewayState::DISCONNECTED);
         if stop.is_cancelled() {
             break;
@@ -99,9 +216,19 @@ pub async fn run(config: DiscordConfig, data: BotData, stop: CancellationToken) 
     gateway.set(GatewayState::OFF);
 }
 
-async fn run_once(config: &DiscordConfig, data: BotData, stop: CancellationToken) -> Result<(), Error> {
-    let guild = config.guild_id.map(GuildId::new);
+async fn run_once(
+    config: &DiscordConfig,
+    data: BotData,
+    rest: &Rest,
+    gate: &Gate,
+    stop: CancellationToken,
+) -> Result<(), Error> {
+    let guild = config.guild_id;
     let watch = GatewayWatch(data.gateway.clone());
+    // Registration of this client stops with it.
+    let this_run = stop.child_token();
+    let _stop_registration = this_run.clone().drop_guard();
+    let rest = rest.clone();
     let framework = poise::Framework::<BotData, Error>::builder()
         .options(poise::FrameworkOptions {
             commands: super::commands::all(),
@@ -109,28 +236,89 @@ async fn run_once(config: &DiscordConfig, data: BotData, stop: CancellationToken
             ..Default::default()
         })
         .initialize_owners(false)
-        .setup(move |ctx, _ready, framework| {
-            Box::pin(async move {
-                let commands = &framework.options().commands;
-                match guild {
-                    Some(guild) => poise::builtins::register_in_guild(ctx, commands, guild).await?,
-                    None => poise::builtins::register_globally(ctx, commands).await?,
+        .setup(move |_ctx, ready, framework| {
+            // Hand poise its data at once (it holds every event until setup
+            // returns) and register the commands in the background, retrying.
+            let state = data.gateway.clone();
+            if !state.commands_registered() {
+                let commands = poise::builtins::create_application_commands(&framework.options().commands);
+                let application = ready.application.id.get();
+                match serde_json::to_value(&commands) {
+                    Ok(body) => {
+                        tokio::spawn(register(rest, application, guild, body, state, this_run));
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not serialise the slash commands"),
                 }
-                tracing::info!(guild = ?guild.map(|g| g.get()), "slash commands registered");
-                Ok(data)
-            })
+            }
+            Box::pin(async move { Ok(data) })
         })
         .build();
     let mut client = ClientBuilder::new_with_http(http(config), GatewayIntents::GUILDS)
         .event_handler(watch)
         .framework(framework)
         .await?;
+    // Every connection serenity opens goes through the gate.
+    let upstream = client.ws_url.lock().await.clone();
+    gate.set_upstream(&upstream);
+    *client.ws_url.lock().await = gate.url();
     let shards = client.shard_manager.clone();
     tokio::select! {
         result = client.start() => result.map_err(Error::from),
         _ = stop.cancelled() => {
             shards.shutdown_all().await;
             Ok(())
+        }
+    }
+}
+
+/// Registers the slash commands, retrying with backoff (honouring a 429's
+/// `retry_after`, as for Discord's daily command-creation limit) until it
+/// works or `stop`.
+async fn register(
+    rest: Rest,
+    application: u64,
+    guild: Option<u64>,
+    commands: serde_json::Value,
+    state: GatewayState,
+    stop: CancellationToken,
+) {
+    let mut failures = 0u32;
+    loop {
+        state.set_commands(Commands::Registering);
+        let delay = match rest.register_commands(application, guild, &commands).await {
+            Ok(()) => {
+                state.set_commands(Commands::Registered);
+                tracing::info!(guild, "slash commands registered");
+                return;
+            }
+            Err(error) => {
+                failures += 1;
+                let delay = match &error {
+                    SendError::RateLimited { retry_after, .. } => {
+                        (*retry_after).max(backoff(&REGISTER_SCHEDULE, failures))
+                    }
+                    SendError::Paused { until } => {
+                        until.saturating_duration_since(tokio::time::Instant::now())
+                    }
+                    _ => backoff(&REGISTER_SCHEDULE, failures),
+                };
+                let reason = error.to_string();
+                tracing::error!(%reason, attempt = failures, retry_in = ?delay, "registering the slash commands failed; will retry");
+                state.set_commands(Commands::Failed {
+                    reason,
+                    next: tokio::time::Instant::now() + delay,
+                });
+                delay
+            }
+        };
+        tokio::select! {
+            _ = stop.cancelled() => {
+                if !state.commands_registered() {
+                    state.set_commands(Commands::Waiting);
+                }
+                return;
+            }
+            _ = tokio::time::sleep(delay) => {}
         }
     }
 }

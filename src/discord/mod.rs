@@ -6,6 +6,7 @@ pub mod bot;
 pub mod cards;
 pub mod commands;
 pub mod embed;
+pub mod gateway;
 pub mod pacer;
 pub mod render;
 pub mod rest;

@@ -1,6 +1,9 @@
 //! Per-channel pacing. Discord lets a bot post about 5 messages per 5
 //! seconds in one channel; cadbridge keeps under that itself instead of
-//! relying on 429s (serenity's rate limiter is off when a proxy is used).
+//! relying on 429s (serenity's rate limiter is off when a proxy is used),
+//! and honours what Discord says: a bucket with `X-RateLimit-Remaining: 0`
+//! holds its channel for `X-RateLimit-Reset-After`, a 429 holds its channel,
+//! and a global 429 holds every channel.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -15,8 +18,10 @@ pub const WINDOW: Duration = Duration::from_millis(5_250);
 #[derive(Debug, Default)]
 pub struct Pacer {
     sent: HashMap<u64, VecDeque<Instant>>,
-    /// A 429 told us to hold this channel until then.
+    /// A 429 or an empty bucket holds this channel until then.
     held: HashMap<u64, Instant>,
+    /// A global 429 holds every channel until then.
+    held_all: Option<Instant>,
 }
 
 impl Pacer {
@@ -25,7 +30,11 @@ impl Pacer {
         let held = self
             .held
             .get(&channel)
-            .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
+            .into_iter()
+            .chain(&self.held_all)
+            .map(|until| until.saturating_duration_since(now))
+            .max()
+            .unwrap_or(Duration::ZERO);
         let sent = self.sent.entry(channel).or_default();
         while sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
             sent.pop_front();
@@ -43,9 +52,16 @@ impl Pacer {
         self.sent.entry(channel).or_default().push_back(now);
     }
 
-    /// Discord answered 429 for this channel: hold it for `retry_after`.
+    /// Discord answered 429 for this channel, or its bucket is empty: hold
+    /// it until then (a later hold wins over an earlier one).
     pub fn hold(&mut self, channel: u64, until: Instant) {
-        self.held.insert(channel, until);
+        let held = self.held.entry(channel).or_insert(until);
+        *held = (*held).max(until);
+    }
+
+    /// A global 429: hold every channel until then.
+    pub fn hold_all(&mut self, until: Instant) {
+        self.held_all = Some(self.held_all.map_or(until, |u| u.max(until)));
     }
 }
 
@@ -75,5 +91,16 @@ mod tests {
         let t0 = Instant::now();
         pacer.hold(1, t0 + Duration::from_secs(2));
         assert_eq!(pacer.wait(1, t0), Duration::from_secs(2));
+        assert_eq!(pacer.wait(2, t0), Duration::ZERO, "only that channel");
+    }
+
+    #[test]
+    fn a_global_hold_holds_every_channel() {
+        let mut pacer = Pacer::default();
+        let t0 = Instant::now();
+        pacer.hold_all(t0 + Duration::from_secs(3));
+        assert_eq!(pacer.wait(1, t0), Duration::from_secs(3));
+        assert_eq!(pacer.wait(7, t0 + Duration::from_secs(1)), Duration::from_secs(2));
+        assert_eq!(pacer.wait(7, t0 + Duration::from_secs(3)), Duration::ZERO);
     }
 }

@@ -83,6 +83,12 @@ impl Sender {
         let now_wall = now_ms();
         let now = Instant::now();
         let mut wait = Duration::from_secs(60);
+        if let Sink::Rest(rest) = &self.sink
+            && let Some(until) = rest.paused_until(now)
+        {
+            // Too many refused requests: nothing goes to Discord until then.
+            return Ok(Step::Wait(until.saturating_duration_since(now).min(wait)));
+        }
         for head in &heads {
             if head.next_attempt_at > now_wall {
                 wait = wait.min(Duration::from_millis((head.next_attempt_at - now_wall) as u64));
@@ -131,7 +137,8 @@ impl Sender {
             }
         };
         match result {
-            Ok(message_id) => {
+            Ok((message_id, exhausted)) => {
+                self.bucket(channel, exhausted);
                 tracing::debug!(channel, message_id, embeds = embeds.len(), "posted to Discord");
                 for card in group {
                     metrics::delivery_success(DESTINATION, latency(card.updated_at));
@@ -161,7 +168,8 @@ impl Sender {
             }
         };
         match result {
-            Ok(()) => {
+            Ok(exhausted) => {
+                self.bucket(channel, exhausted);
                 tracing::debug!(channel, message_id, "edited a Discord message");
                 metrics::delivery_success(DESTINATION, latency(card.updated_at));
                 cards::shown(&self.store, &sent, Some(message_id)).await
@@ -189,13 +197,28 @@ impl Sender {
         error: SendError,
     ) -> Result<(), StoreError> {
         let ids: Vec<i64> = cards_sent.iter().map(|(id, _)| *id).collect();
+        if let SendError::Paused { .. } = error {
+            // Nothing was sent: the next step waits for the pause to end.
+            return Ok(());
+        }
         metrics::delivery_failure(DESTINATION);
         match error {
-            SendError::RateLimited { retry_after } => {
-                tracing::warn!(channel, ?retry_after, "Discord rate limit; holding the channel");
-                self.pacer.hold(channel, Instant::now() + retry_after);
+            SendError::RateLimited { retry_after, global } => {
+                let until = Instant::now() + retry_after;
+                if global {
+                    tracing::warn!(
+                        channel,
+                        ?retry_after,
+                        "Discord global rate limit; holding every channel"
+                    );
+                    self.pacer.hold_all(until);
+                } else {
+                    tracing::warn!(channel, ?retry_after, "Discord rate limit; holding the channel");
+                    self.pacer.hold(channel, until);
+                }
                 cards::retry_later(&self.store, &ids, retry_after.as_millis() as i64, "rate limited").await
             }
+            SendError::Paused { .. } => Ok(()),
             SendError::Retryable(reason) => {
                 let delay = backoff(&RETRY_SCHEDULE, attempts as u32 + 1);
                 tracing::warn!(channel, %reason, retry_in = ?delay, "Discord did not take a message; will retry");
@@ -218,6 +241,20 @@ impl Sender {
                 }
                 cards::failed(&self.store, &ids, &reason).await
             }
+        }
+    }
+}
+
+impl Sender {
+    /// The answer said the channel's bucket is empty: hold it until it resets.
+    fn bucket(&mut self, channel: u64, exhausted: Option<Duration>) {
+        if let Some(reset_after) = exhausted {
+            tracing::debug!(
+                channel,
+                ?reset_after,
+                "Discord rate-limit bucket empty; holding the channel"
+            );
+            self.pacer.hold(channel, Instant::now() + reset_after);
         }
     }
 }

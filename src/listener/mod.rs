@@ -74,19 +74,31 @@ async fn receive(
     state.ingest.accept(body, Some(peer)).await.map(|_| "ok")
 }
 
-/// Ready when the database answers; Discord's state is reported but does
-/// not make cadbridge unready (events are still stored and relayed).
+/// Ready when the database answers: events are then stored and relayed
+/// whatever Discord does, so Discord's state never makes this a 503 (a probe
+/// would otherwise stop the CAD's events, or restart cadbridge, over a
+/// Discord problem that neither fixes). The body says whether the Discord
+/// side is whole: `discord: ready`, or `discord: not ready` with the
+/// gateway, the slash commands and sending on their own lines.
 async fn ready(State(state): State<ListenerState>) -> (StatusCode, String) {
-    let discord = state.gateway.describe();
-    if state.store.ping().await {
-        (
-            StatusCode::OK,
-            format!("ready\ndatabase: ok\ndiscord: {discord}\n"),
+    let discord = if state.discord_on {
+        let gateway = &state.gateway;
+        format!(
+            "discord: {}\ngateway: {}\ncommands: {}\nsending: {}\n",
+            if gateway.is_ready() { "ready" } else { "not ready" },
+            gateway.describe(),
+            gateway.describe_commands(),
+            gateway.describe_sending(),
         )
+    } else {
+        "discord: off\n".to_string()
+    };
+    if state.store.ping().await {
+        (StatusCode::OK, format!("ready\ndatabase: ok\n{discord}"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready\ndatabase: unreachable\ndiscord: {discord}\n"),
+            format!("not ready\ndatabase: unreachable\n{discord}"),
         )
     }
 }

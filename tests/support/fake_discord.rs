@@ -50,6 +50,30 @@ const HEARTBEAT_INTERVAL_MS: u64 = 41_250;
 /// Permissions the bot has in every channel (bits 0..=50), sent as `app_permissions`.
 const APP_PERMISSIONS: u64 = (1 << 51) - 1;
 
+/// How the fake answers a slash command registration (`PUT .../commands`), see
+/// [`FakeDiscord::fail_registrations`].
+#[derive(Clone, Debug)]
+pub enum RegistrationFailure {
+    /// Answer this status, in Discord's shape (400 "Invalid Form Body" with `errors`, 5xx, ...).
+    Status(u16),
+    /// Answer nothing for this long (longer than the client's timeout: a timeout).
+    Hang(Duration),
+    /// 429 code 30034, "Max number of daily application command creates has been reached (200)",
+    /// with this `retry_after` in seconds.
+    DailyLimit(f64),
+}
+
+/// How the fake gateway treats new connections, see [`FakeDiscord::set_gateway_mode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayMode {
+    /// Hello, Identify -> READY, Resume -> RESUMED.
+    Normal,
+    /// Hello, then close with this code as soon as an Identify arrives (after counting it).
+    CloseAfterIdentify(u16),
+    /// Accept the websocket and close it at once with this code, before Hello.
+    CloseOnConnect(u16),
+}
+
 /// One request to `POST /channels/{c}/messages` or `PATCH /channels/{c}/messages/{m}`.
 #[derive(Clone, Debug)]
 pub struct RecordedMessage {
@@ -207,6 +231,14 @@ struct St {
     next_message_id: u64,
     next_snowflake: u64,
     fail_queue: VecDeque<u16>,
+    /// A global 429 was answered: every message request before then answers 429 global too.
+    global_until: Option<Instant>,
+    /// Global 429s to answer next, with their `retry_after` (seconds).
+    global_queue: VecDeque<f64>,
+    registration_failures: VecDeque<RegistrationFailure>,
+    gateway_mode: GatewayMode,
+    /// When each gateway websocket was accepted.
+    connection_times: Vec<Instant>,
     rate_limit: Option<(u32, Duration)>,
     channel_hits: HashMap<u64, VecDeque<Instant>>,
     down: bool,
@@ -246,6 +278,11 @@ impl FakeDiscord {
                 next_message_id: 1000,
                 next_snowflake: 5_000_000,
                 fail_queue: VecDeque::new(),
+                global_until: None,
+                global_queue: VecDeque::new(),
+                registration_failures: VecDeque::new(),
+                gateway_mode: GatewayMode::Normal,
+                connection_times: Vec::new(),
                 rate_limit: None,
                 channel_hits: HashMap::new(),
                 down: false,
@@ -336,10 +373,49 @@ impl FakeDiscord {
         self.shared.bump();
     }
 
+    /// The next `n` channel message requests answer a global 429 (`"global": true`,
+    /// `X-RateLimit-Global: true`, `X-RateLimit-Scope: global`) with this `retry_after`; like
+    /// Discord, every message request (any channel) until it has passed answers the same.
+    pub fn fail_next_global(&self, n: usize, retry_after_secs: f64) {
+        let mut st = self.shared.lock();
+        st.global_queue.extend(std::iter::repeat_n(retry_after_secs, n));
+        drop(st);
+        self.shared.bump();
+    }
+
+    /// The next slash command registrations (`PUT .../commands`) fail like this, in order.
+    pub fn fail_registrations(&self, failures: Vec<RegistrationFailure>) {
+        self.shared.lock().registration_failures.extend(failures);
+    }
+
+    /// How new gateway connections are treated from now on (open ones are left alone).
+    pub fn set_gateway_mode(&self, mode: GatewayMode) {
+        self.shared.lock().gateway_mode = mode;
+    }
+
+    /// When each gateway websocket was accepted, in order.
+    pub fn gateway_connection_times(&self) -> Vec<Instant> {
+        self.shared.lock().connection_times.clone()
+    }
+
+    /// Every `PUT` of slash commands, as `"PUT /path -> status"` (hung ones as `-> hung`).
+    pub fn registration_attempts(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.starts_with("PUT ") && r.contains("/commands"))
+            .cloned()
+            .collect()
+    }
+
     /// Per-channel sliding-window limit on message requests (POST and PATCH share one bucket
     /// per channel): past `limit` successful requests within `window`, the fake answers 429 with
     /// `retry_after` = seconds until the oldest one leaves the window. `None` turns it off.
-    /// Only requests made while a limit is set are counted.
+    /// Only requests made while a limit is set are counted. While a limit is set, every answer
+    /// carries Discord's bucket headers: `X-RateLimit-Limit`, `X-RateLimit-Remaining` (after this
+    /// request), `X-RateLimit-Reset-After` (seconds until a slot frees), `X-RateLimit-Reset`
+    /// and `X-RateLimit-Bucket`.
     pub fn set_channel_rate_limit(&self, limit: Option<(u32, Duration)>) {
         let mut st = self.shared.lock();
         st.rate_limit = limit;
@@ -779,11 +855,65 @@ fn failure(status: u16) -> Response {
     if status == 429 {
         return rate_limited(INJECTED_RETRY_AFTER_SECS);
     }
+    failure_response(status)
+}
+
+/// A non-429 failure in Discord's shape.
+fn failure_response(status: u16) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(
-        code,
-        json!({ "message": format!("Injected failure ({status})"), "code": 0 }),
-    )
+    let body = match status {
+        400 => json!({
+            "message": "Invalid Form Body",
+            "code": 50035,
+            "errors": { "0": { "name": { "_errors": [
+                { "code": "APPLICATION_COMMAND_INVALID_NAME", "message": "Command name is invalid" }
+            ] } } },
+        }),
+        401 => json!({ "message": "401: Unauthorized", "code": 0 }),
+        403 => json!({ "message": "Missing Permissions", "code": 50013 }),
+        _ => json!({ "message": format!("Injected failure ({status})"), "code": 0 }),
+    };
+    json_response(code, body)
+}
+
+/// A global 429, as Discord answers one.
+fn global_rate_limited(retry_after: f64) -> Response {
+    let mut resp = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({ "message": "You are being rate limited.", "retry_after": retry_after, "global": true }),
+    );
+    let h = resp.headers_mut();
+    h.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after.ceil().max(1.0) as u64),
+    );
+    h.insert("x-ratelimit-global", HeaderValue::from_static("true"));
+    h.insert("x-ratelimit-scope", HeaderValue::from_static("global"));
+    resp
+}
+
+/// Discord's per-bucket headers on an answer.
+fn bucket_headers(resp: &mut Response, channel_id: u64, limit: u32, remaining: usize, reset_after: Duration) {
+    let h = resp.headers_mut();
+    let reset_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        + reset_after;
+    let pairs = [
+        ("x-ratelimit-limit", limit.to_string()),
+        ("x-ratelimit-remaining", remaining.to_string()),
+        (
+            "x-ratelimit-reset-after",
+            format!("{:.3}", reset_after.as_secs_f64()),
+        ),
+        ("x-ratelimit-reset", format!("{:.3}", reset_at.as_secs_f64())),
+        ("x-ratelimit-bucket", format!("fakebucket{channel_id:x}")),
+    ];
+    for (name, value) in pairs {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
 }
 
 /// The request body as JSON; for multipart, `payload_json` plus `"_files": [file names]`.
@@ -833,7 +963,36 @@ async fn rest_handler(
     let target = uri
         .path_and_query()
         .map_or(path.clone(), |pq| pq.as_str().to_owned());
-    let resp = route(&shared, &method, &path, &headers, &body);
+    let is_registration = method == Method::PUT && path.ends_with("/commands");
+    let failure = if is_registration {
+        shared.lock().registration_failures.pop_front()
+    } else {
+        None
+    };
+    let resp = match failure {
+        Some(RegistrationFailure::Hang(d)) => {
+            shared.lock().requests.push(format!("{method} {target} -> hung"));
+            shared.bump();
+            tokio::time::sleep(d).await;
+            return failure_response(503);
+        }
+        Some(RegistrationFailure::Status(status)) => failure_response(status),
+        Some(RegistrationFailure::DailyLimit(retry_after)) => {
+            let mut resp = json_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({
+                    "message": "Max number of daily application command creates has been reached (200)",
+                    "code": 30034,
+                    "retry_after": retry_after,
+                    "global": false,
+                }),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.ceil() as u64));
+            resp
+        }
+        None => route(&shared, &method, &path, &headers, &body),
+    };
     {
         let mut st = shared.lock();
         st.requests
@@ -980,8 +1139,13 @@ fn channel_message(
         id
     });
 
+    if let Some(secs) = st.global_queue.pop_front() {
+        st.global_until = Some(now + Duration::from_secs_f64(secs));
+    }
     let resp = if st.down {
         failure(500)
+    } else if let Some(until) = st.global_until.filter(|u| *u > now) {
+        global_rate_limited(until.duration_since(now).as_secs_f64())
     } else if let Some(status) = st.fail_queue.pop_front() {
         failure(status)
     } else if let Some((limit, window)) = st.rate_limit {
@@ -997,10 +1161,15 @@ fn channel_message(
             rate_limited(secs)
         } else {
             hits.push_back(now);
-            json_response(
+            let remaining = limit as usize - hits.len();
+            let oldest = *hits.front().expect("just pushed");
+            let reset_after = window.saturating_sub(now.duration_since(oldest));
+            let mut resp = json_response(
                 StatusCode::OK,
                 message_object(message_id, channel_id, &parsed, method == "PATCH"),
-            )
+            );
+            bucket_headers(&mut resp, channel_id, limit, remaining, reset_after);
+            resp
         }
     } else {
         json_response(
@@ -1095,6 +1264,21 @@ async fn ws_handler(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> 
             json!({ "message": "down", "code": 0 }),
         );
     }
+    let mode = {
+        let mut st = shared.lock();
+        st.connection_times.push(Instant::now());
+        st.gateway_mode
+    };
+    shared.bump();
+    if let GatewayMode::CloseOnConnect(code) = mode {
+        return ws.on_upgrade(move |mut socket| async move {
+            let frame = CloseFrame {
+                code,
+                reason: "fake discord: closed at once".into(),
+            };
+            let _ = socket.send(WsMessage::Close(Some(frame))).await;
+        });
+    }
     ws.on_upgrade(move |socket| gateway_session(shared, socket))
 }
 
@@ -1162,10 +1346,19 @@ fn handle_gateway_payload(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSen
         1 => {
             let _ = tx.send(Outgoing::Text(json!({ "op": 11 }).to_string()));
         }
-        // Identify -> READY
+        // Identify -> READY (or a close, in CloseAfterIdentify mode)
         2 => {
             st.identify_count += 1;
             st.identifies.push(d);
+            if let GatewayMode::CloseAfterIdentify(code) = st.gateway_mode {
+                let _ = tx.send(Outgoing::Close(
+                    code,
+                    "fake discord: closed after identify".to_owned(),
+                ));
+                drop(st);
+                shared.bump();
+                return;
+            }
             let session_id = format!("fake-session-{}", st.snowflake());
             st.sessions.insert(session_id.clone(), 1);
             let ready = json!({

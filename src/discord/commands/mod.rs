@@ -31,11 +31,35 @@ pub async fn on_error(error: poise::FrameworkError<'_, BotData, Error>) {
                 .ephemeral(true);
             let _ = ctx.send(reply).await;
         }
+        // An option Discord sent but that cannot be read (a channel that does
+        // not resolve, a value of the wrong kind): say so, instead of leaving
+        // the user with "The application did not respond".
+        poise::FrameworkError::ArgumentParse { error, ctx, .. } => {
+            tracing::warn!(command = %ctx.command().qualified_name, %error, "slash command option could not be read");
+            bad_option(ctx).await;
+        }
+        poise::FrameworkError::CommandStructureMismatch { description, ctx, .. } => {
+            tracing::warn!(command = %ctx.command().qualified_name, %description, "slash command options do not match the command");
+            bad_option(poise::Context::Application(ctx)).await;
+        }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {
                 tracing::error!(error = %e, "handling a command error failed");
             }
         }
+    }
+}
+
+/// The ephemeral answer to options that could not be read.
+async fn bad_option(ctx: poise::Context<'_, BotData, Error>) {
+    let reply = poise::CreateReply::default()
+        .content(
+            "An option of this command could not be read (a channel or value that Discord could not resolve). \
+             Pick it again from Discord's list and retry.",
+        )
+        .ephemeral(true);
+    if let Err(e) = ctx.send(reply).await {
+        tracing::warn!(error = %e, "could not answer a slash command");
     }
 }
 

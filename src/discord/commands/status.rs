@@ -27,6 +27,8 @@ pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
         age(data.started.elapsed().as_millis() as i64)
     );
     let _ = writeln!(out, "Discord gateway: {}", data.gateway.describe());
+    let _ = writeln!(out, "Slash commands: {}", data.gateway.describe_commands());
+    let _ = writeln!(out, "Sending to Discord: {}", data.gateway.describe_sending());
     let _ = writeln!(
         out,
         "Forwarding: **{}**",
