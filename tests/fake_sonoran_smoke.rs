@@ -499,6 +499,17 @@ async fn attach_puts_the_ident_on_the_call_and_detach_with_a_delete_body_takes_i
     .await;
     assert_eq!(reply.body, json!({ "callId": 502, "identIds": [18] }));
     assert_eq!(fake.call(1, 501).unwrap().idents, vec![12, 30]);
+    assert_eq!(
+        fake.call(1, 501).unwrap().primary,
+        Some(12),
+        "the primary left: the next unit takes over"
+    );
+    assert_eq!(
+        fake.call(1, 502).unwrap().primary,
+        Some(18),
+        "the first unit on a call is its primary"
+    );
+    assert_eq!(fake.world().call_of(18).unwrap().call_id, 502);
 
     let reply = call(
         &fake,
@@ -573,6 +584,19 @@ async fn a_note_is_appended_with_its_label_and_the_call_marked_updated() {
     assert_eq!(call501.notes[0].kind, "text");
     assert_eq!(call501.notes[0].content, "Suspect vehicle fleeing northbound");
     assert_ne!(call501.updated, before);
+    // Without a label or type: appended after the first, labelled "API", type "text".
+    let reply = call(
+        &fake,
+        Method::POST,
+        "/v2/emergency/servers/1/dispatch-calls/501/notes",
+        Some(json!({ "note": "Second" })),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let notes = fake.call(1, 501).unwrap().notes;
+    let contents: Vec<&str> = notes.iter().map(|n| n.content.as_str()).collect();
+    assert_eq!(contents, ["Suspect vehicle fleeing northbound", "Second"]);
+    assert_eq!((notes[1].label.as_str(), notes[1].kind.as_str()), ("API", "text"));
     let listed = get(&fake, "/v2/emergency/servers/1/calls").await.body;
     let note = &listed["ActiveCalls"][0]["notes"][0];
     assert_eq!(
@@ -645,6 +669,31 @@ async fn creating_a_dispatch_call_answers_201_with_a_new_id_and_the_selected_ide
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["priority"], 1);
     assert_eq!(reply.body["metaData"], json!({ "x": "1.0" }));
+    assert_eq!(
+        reply.body["title"], "Officer needs assistance",
+        "fields not sent are kept"
+    );
+    // A bad field changes nothing, even alongside good ones.
+    let bad = json!({ "title": "Renamed", "priority": "high" });
+    let reply = call(
+        &fake,
+        Method::PATCH,
+        &format!("/v2/emergency/servers/1/dispatch-calls/{id}"),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(fake.call(1, id).unwrap().title, "Officer needs assistance");
+    // status 2 closes.
+    let reply = call(
+        &fake,
+        Method::PATCH,
+        &format!("/v2/emergency/servers/1/dispatch-calls/{id}"),
+        Some(json!({ "status": 2 })),
+    )
+    .await;
+    assert_eq!(reply.body["status"], 2);
+    assert!(!fake.call(1, id).unwrap().is_open());
 }
 
 #[tokio::test]
@@ -745,6 +794,12 @@ async fn limits_are_counted_per_endpoint_and_per_key_and_answer_the_bare_429() {
         assert_eq!(get(&fake, "/v2/emergency/servers/1/calls").await.status, 200);
     }
     assert_eq!(get(&fake, "/v2/emergency/servers/1/calls").await.status, 429);
+    let refused: Vec<_> = fake
+        .requests_to(Route::GetCalls)
+        .into_iter()
+        .filter(|r| r.status == Some(429))
+        .collect();
+    assert_eq!(refused.len(), 1, "refused requests are recorded too");
     assert_eq!(
         call_with(&fake, Some("second-key"), Method::GET, units, None)
             .await
@@ -778,6 +833,26 @@ async fn limits_are_counted_per_endpoint_and_per_key_and_answer_the_bare_429() {
             .status,
         200
     );
+}
+
+#[tokio::test]
+async fn the_game_servers_share_can_be_spent_and_what_is_left_read() {
+    let fake = seeded().await;
+    assert_eq!(fake.remaining(Route::GetActiveUnits), Some(3));
+    fake.spend(Route::GetActiveUnits, 2);
+    assert_eq!(fake.remaining(Route::GetActiveUnits), Some(1));
+    assert!(fake.requests().is_empty(), "spending makes no request");
+    assert_eq!(get(&fake, "/v2/emergency/servers/1/units").await.status, 200);
+    assert_eq!(fake.remaining(Route::GetActiveUnits), Some(0));
+    assert_eq!(get(&fake, "/v2/emergency/servers/1/units").await.status, 429);
+    assert_eq!(
+        fake.remaining(Route::GetCalls),
+        Some(5),
+        "another endpoint is untouched"
+    );
+    fake.set_limit(Route::GetActiveUnits, None);
+    assert_eq!(fake.remaining(Route::GetActiveUnits), None);
+    assert_eq!(get(&fake, "/v2/emergency/servers/1/units").await.status, 200);
 }
 
 #[tokio::test]

@@ -325,6 +325,12 @@ impl DispatchCall {
     pub fn is_open(&self) -> bool {
         self.status != CALL_CLOSED
     }
+    /// A primary taken off the call is replaced by the first unit left [inferred].
+    fn keep_primary_on_call(&mut self) {
+        if self.primary.is_some_and(|p| !self.idents.contains(&p)) {
+            self.primary = self.idents.first().copied();
+        }
+    }
 }
 
 /// A 911 call (§6).
@@ -389,6 +395,12 @@ impl World {
     pub fn unit_mut(&mut self, ident: i64) -> Option<&mut Unit> {
         self.units.iter_mut().find(|u| u.id == ident)
     }
+    /// The open call a unit is on, if any.
+    pub fn call_of(&self, ident: i64) -> Option<&DispatchCall> {
+        self.calls
+            .iter()
+            .find(|c| c.is_open() && c.idents.contains(&ident))
+    }
     pub fn account(&self, uuid: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.uuid == uuid)
     }
@@ -418,6 +430,7 @@ impl World {
         {
             if call.call_id != call_id && call.idents.iter().any(|i| idents.contains(i)) {
                 call.idents.retain(|i| !idents.contains(i));
+                call.keep_primary_on_call();
                 call.updated = now_iso();
             }
         }
@@ -427,6 +440,8 @@ impl World {
                     call.idents.push(*ident);
                 }
             }
+            // [inferred] the first unit on a call becomes its primary (the §6 sample: 18, [18]).
+            call.primary = call.primary.or(call.idents.first().copied());
             call.updated = now_iso();
         }
     }
@@ -449,6 +464,7 @@ impl World {
             });
             if call.idents.len() != before {
                 call.updated = now_iso();
+                call.keep_primary_on_call();
             }
         }
         removed.sort_unstable();
@@ -575,6 +591,50 @@ struct Limits {
     retry_after: RetryAfter,
     /// (key, route, serverId if per_server) -> (window start, requests counted).
     buckets: HashMap<(String, Route, Option<u32>), (Instant, u32)>,
+}
+
+impl Limits {
+    fn limit(&self, route: Route) -> Option<u32> {
+        self.overrides
+            .get(&route)
+            .copied()
+            .unwrap_or(Some(route.documented_limit()))
+    }
+
+    /// The bucket of (key, route[, server]) as of now: (window start, requests counted).
+    fn bucket(&mut self, key: &str, route: Route, server: Option<u32>) -> &mut (Instant, u32) {
+        let now = Instant::now();
+        let window = self.window;
+        let server = server.filter(|_| self.per_server);
+        let bucket = self
+            .buckets
+            .entry((key.to_owned(), route, server))
+            .or_insert((now, 0));
+        if now >= bucket.0 + window {
+            *bucket = (now, 0);
+        }
+        bucket
+    }
+
+    /// Spends `n` requests of the fixed window; when fewer are left, spends nothing and
+    /// returns the `Retry-After` to send.
+    fn take(&mut self, key: &str, route: Route, server: Option<u32>, n: u32) -> Result<(), Option<String>> {
+        let Some(limit) = self.limit(route) else {
+            return Ok(());
+        };
+        let (window, retry_after) = (self.window, self.retry_after);
+        let (start, count) = self.bucket(key, route, server);
+        if *count + n > limit {
+            let left = (*start + window).saturating_duration_since(Instant::now());
+            return Err(match retry_after {
+                RetryAfter::Omit => None,
+                RetryAfter::WindowRemaining => Some(left.as_secs_f64().ceil().max(1.0).to_string()),
+                RetryAfter::Seconds(s) => Some(s.to_string()),
+            });
+        }
+        *count += n;
+        Ok(())
+    }
 }
 
 struct St {
@@ -742,6 +802,22 @@ impl FakeSonoran {
     }
     pub fn set_retry_after(&self, retry_after: RetryAfter) {
         self.shared.lock().limits.retry_after = retry_after;
+    }
+    /// Spends `n` requests of [`DEFAULT_KEY`]'s budget for `route` without a request, as the
+    /// game server's FiveM resource does with the same key (§0.1). Panics if fewer are left.
+    pub fn spend(&self, route: Route, n: u32) {
+        let spent = self.shared.lock().limits.take(DEFAULT_KEY, route, None, n);
+        assert!(
+            spent.is_ok(),
+            "fake sonoran: fewer than {n} {route:?} requests left"
+        );
+    }
+    /// Requests [`DEFAULT_KEY`] has left for `route` in the current window (per-route
+    /// counting); `None` if the route is unlimited.
+    pub fn remaining(&self, route: Route) -> Option<u32> {
+        let mut st = self.shared.lock();
+        let limit = st.limits.limit(route)?;
+        Some(limit.saturating_sub(st.limits.bucket(DEFAULT_KEY, route, None).1))
     }
     /// Starts every window afresh, as if a minute had passed.
     pub fn reset_limits(&self) {
@@ -1031,62 +1107,27 @@ fn gate(st: &mut St, route: Option<Route>, server: Option<u32>, headers: &Header
         return Gate::Answer(Answer::problem(not_found("No such route."), path));
     };
     // 401 before the limit: a request without a valid key is not counted against any key.
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let Some(auth) = auth else {
-        return Gate::Answer(Answer::problem(
-            Problem(401, "Missing Authorization header.".into()),
-            path,
-        ));
+    let unauthorized = |detail: &str| Gate::Answer(Answer::problem(Problem(401, detail.into()), path));
+    let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return unauthorized("Missing Authorization header.");
     };
     let key = match auth.split_once(' ') {
-        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && st.keys.contains(key.trim()) => {
-            key.trim().to_owned()
-        }
         Some((scheme, _)) if !scheme.eq_ignore_ascii_case("bearer") => {
-            return Gate::Answer(Answer::problem(
-                Problem(401, "Unsupported authorization scheme.".into()),
-                path,
-            ));
+            return unauthorized("Unsupported authorization scheme.");
         }
-        Some(_) => return Gate::Answer(Answer::problem(Problem(401, "Invalid API key.".into()), path)),
-        None => {
-            return Gate::Answer(Answer::problem(
-                Problem(401, "Malformed Authorization header.".into()),
-                path,
-            ));
-        }
+        Some((_, key)) if st.keys.contains(key.trim()) => key.trim().to_owned(),
+        Some(_) => return unauthorized("Invalid API key."),
+        None => return unauthorized("Malformed Authorization header."),
     };
-    // Fixed window per (key, route[, server]), counted before the backend looks at the request
-    // (§2 [inferred]): 400s and 404s count too; refused requests do not.
-    let limits = &mut st.limits;
-    if let Some(limit) = limits
-        .overrides
-        .get(&route)
-        .copied()
-        .unwrap_or(Some(route.documented_limit()))
-    {
-        let now = Instant::now();
-        let window = limits.window;
-        let bucket_key = (key, route, server.filter(|_| limits.per_server));
-        let (start, count) = limits.buckets.entry(bucket_key).or_insert((now, 0));
-        if now >= *start + window {
-            (*start, *count) = (now, 0);
-        }
-        if *count >= limit {
-            let left = (*start + window).saturating_duration_since(now);
-            let retry_after = match limits.retry_after {
-                RetryAfter::Omit => None,
-                RetryAfter::WindowRemaining => Some(left.as_secs_f64().ceil().max(1.0).to_string()),
-                RetryAfter::Seconds(s) => Some(s.to_string()),
-            };
-            return Gate::Answer(Answer {
-                status: 429,
-                content_type: "application/json",
-                body: rate_limit_body(),
-                retry_after,
-            });
-        }
-        *count += 1;
+    // Counted before the backend looks at the request (§2 [inferred]): requests answered 400 or
+    // 404 count too; refused ones do not.
+    if let Err(retry_after) = st.limits.take(&key, route, server, 1) {
+        return Gate::Answer(Answer {
+            status: 429,
+            content_type: "application/json",
+            body: rate_limit_body(),
+            retry_after,
+        });
     }
     let scripted = match st.scripts.get_mut(&route).and_then(VecDeque::pop_front) {
         Some(s) => Some(s),
@@ -1694,13 +1735,13 @@ fn create_call(world: &mut World, req: &Req) -> EpResult<Answer> {
 fn update_call(world: &mut World, req: &Req) -> EpResult<Answer> {
     let call_id = req.call_id(1)?;
     let body = req.body()?;
-    if world.call(req.server, call_id).is_none() {
-        return Err(not_found(format!("Call {call_id} not found.")));
-    }
-    let (strings, ints) = (
-        ["block", "address", "postal", "title", "code", "description"].map(|f| (f, opt_str(body, f))),
-        ["origin", "status", "priority", "primary"].map(|f| (f, opt_int(body, f))),
-    );
+    // Everything is checked before anything changes.
+    let texts = ["block", "address", "postal", "title", "code", "description"]
+        .into_iter()
+        .map(|f| Ok((f, opt_str(body, f)?)))
+        .collect::<EpResult<Vec<_>>>()?;
+    let (origin, status) = (opt_int(body, "origin")?, opt_int(body, "status")?);
+    let (priority, primary) = (opt_int(body, "priority")?, opt_int(body, "primary")?);
     let meta = opt_meta(body)?;
     let track = match body.get("trackPrimary") {
         None => None,
@@ -1709,44 +1750,38 @@ fn update_call(world: &mut World, req: &Req) -> EpResult<Answer> {
                 .ok_or_else(|| bad("'trackPrimary' must be a boolean."))?,
         ),
     };
-    let close = opt_int(body, "status")? == Some(CALL_CLOSED);
-    let call = world.call_mut(req.server, call_id).expect("checked");
-    for (field, value) in strings {
-        if let Some(v) = value? {
-            *match field {
-                "block" => &mut call.block,
-                "address" => &mut call.address,
-                "postal" => &mut call.postal,
-                "title" => &mut call.title,
-                "code" => &mut call.code,
-                _ => &mut call.description,
-            } = v;
-        }
+    let call = world
+        .call_mut(req.server, call_id)
+        .ok_or_else(|| not_found(format!("Call {call_id} not found.")))?;
+    for (field, value) in texts {
+        let Some(value) = value else { continue };
+        let slot = match field {
+            "block" => &mut call.block,
+            "address" => &mut call.address,
+            "postal" => &mut call.postal,
+            "title" => &mut call.title,
+            "code" => &mut call.code,
+            _ => &mut call.description,
+        };
+        *slot = value;
     }
-    for (field, value) in ints {
-        match (field, value?) {
-            (_, None) | ("status", _) => {}
-            ("origin", Some(v)) => call.origin = v,
-            ("priority", Some(v)) => call.priority = v,
-            (_, Some(v)) => call.primary = Some(v),
-        }
-    }
-    if let Some(m) = meta {
-        call.meta_data = m;
-    }
-    if let Some(t) = track {
-        call.track_primary = t;
+    call.origin = origin.unwrap_or(call.origin);
+    call.priority = priority.unwrap_or(call.priority);
+    call.primary = primary.or(call.primary);
+    call.track_primary = track.unwrap_or(call.track_primary);
+    if let Some(meta) = meta {
+        call.meta_data = meta;
     }
     call.updated = now_iso();
-    if close {
-        world.close_call(req.server, call_id);
-    } else if let Some(s) = opt_int(body, "status")? {
-        world.call_mut(req.server, call_id).expect("checked").status = s;
+    match status {
+        Some(CALL_CLOSED) => {
+            world.close_call(req.server, call_id);
+        }
+        Some(s) => world.call_mut(req.server, call_id).expect("found above").status = s,
+        None => {}
     }
-    Ok(Answer::json(
-        200,
-        to_json(world.call(req.server, call_id).expect("checked")),
-    ))
+    let call = world.call(req.server, call_id).expect("found above");
+    Ok(Answer::json(200, to_json(call)))
 }
 
 /// §7.14: `{callIds}`: those this request closed (unknown or already closed ids are left out).
