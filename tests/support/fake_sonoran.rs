@@ -31,6 +31,14 @@
 //! [uncertain], the choice made is commented `[uncertain]` below; a test that needs the other
 //! answer scripts it with [`FakeSonoran::script`].
 //!
+//! For tests: seed with [`FakeSonoran::add_account`] / `add_unit` / `add_call` / `add_911`
+//! (builders: [`Account`], [`Unit`], [`DispatchCall`], [`EmergencyCall`]) and change anything
+//! mid-test with [`FakeSonoran::edit`]; shorten or reset the limit window
+//! ([`FakeSonoran::set_limit_window`], [`FakeSonoran::reset_limits`]), spend the game server's
+//! share ([`FakeSonoran::spend`]) and read what is left ([`FakeSonoran::remaining`]); script
+//! refusals, failures and delays per route ([`FakeSonoran::script`]); assert on
+//! [`FakeSonoran::requests`] or wait with [`FakeSonoran::wait_for_route`].
+//!
 //! Nothing here talks to anything but 127.0.0.1.
 #![allow(dead_code)]
 
@@ -518,15 +526,7 @@ pub enum Scripted {
 impl Scripted {
     /// A `problem+json` answer with this status and detail.
     pub fn problem(status: u16, detail: &str) -> Self {
-        Scripted::Answer(Answer {
-            status,
-            content_type: PROBLEM_JSON,
-            body: json!({
-                "type": format!("https://httpstatuses.com/{status}"),
-                "title": reason(status), "status": status, "detail": detail,
-            }),
-            retry_after: None,
-        })
+        Scripted::Answer(Answer::problem(Problem(status, detail.into())))
     }
     /// The plan lacks the feature. [uncertain] v2 documents no tier refusals (§9); FiveM saw
     /// `402`/`err-ss-101` for Smart Signs. This is a 403 problem; use [`Self::problem`] for 402.
@@ -956,14 +956,15 @@ impl Answer {
             retry_after: None,
         }
     }
-    fn problem(Problem(status, detail): Problem, instance: &str) -> Self {
+    /// A problem+json answer; `instance` (the path) is added when it is sent.
+    fn problem(Problem(status, detail): Problem) -> Self {
         let body = if status == 400 {
             // The 400 samples carry only these three (§1 "Other statuses seen").
             json!({ "title": "One or more validation errors occurred.", "status": 400, "detail": detail })
         } else {
             json!({
                 "type": format!("https://httpstatuses.com/{status}"), "title": reason(status),
-                "status": status, "detail": detail, "instance": instance,
+                "status": status, "detail": detail,
                 "traceId": format!("00-{}-{}-00", hex(32), hex(16)),
             })
         };
@@ -1055,37 +1056,29 @@ async fn handle(
         .and_then(|(_, p)| p[0].parse::<u32>().ok());
 
     // Record, then the gateway: auth, limit, script. All under one short lock.
+    let route = matched.as_ref().map(|(r, _)| *r);
+    let headers_seen = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let (index, gate) = {
         let mut st = shared.lock();
         st.requests.push(RecordedRequest {
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
-            route: matched.as_ref().map(|(r, _)| *r),
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            route,
+            headers: headers_seen,
             body: body_json.clone(),
             status: None,
             at: Instant::now(),
         });
-        let index = st.requests.len() - 1;
-        (
-            index,
-            gate(
-                &mut st,
-                matched.as_ref().map(|(r, _)| *r),
-                server,
-                &headers,
-                &path,
-            ),
-        )
+        (st.requests.len() - 1, gate(&mut st, route, server, &headers))
     };
     shared.bump();
 
@@ -1093,21 +1086,21 @@ async fn handle(
         Gate::Answer(a) => a,
         Gate::Delay(d) => {
             tokio::time::sleep(d).await;
-            endpoint(&shared, matched, server, &query, &body_json, &path)
+            endpoint(&shared, matched, server, &query, &body_json)
         }
-        Gate::Proceed => endpoint(&shared, matched, server, &query, &body_json, &path),
+        Gate::Proceed => endpoint(&shared, matched, server, &query, &body_json),
     };
     shared.lock().requests[index].status = Some(answer.status);
     shared.bump();
     answer.into_response(&path)
 }
 
-fn gate(st: &mut St, route: Option<Route>, server: Option<u32>, headers: &HeaderMap, path: &str) -> Gate {
+fn gate(st: &mut St, route: Option<Route>, server: Option<u32>, headers: &HeaderMap) -> Gate {
     let Some(route) = route else {
-        return Gate::Answer(Answer::problem(not_found("No such route."), path));
+        return Gate::Answer(Answer::problem(not_found("No such route.")));
     };
     // 401 before the limit: a request without a valid key is not counted against any key.
-    let unauthorized = |detail: &str| Gate::Answer(Answer::problem(Problem(401, detail.into()), path));
+    let unauthorized = |detail: &str| Gate::Answer(Answer::problem(Problem(401, detail.into())));
     let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return unauthorized("Missing Authorization header.");
     };
@@ -1147,7 +1140,6 @@ fn endpoint(
     server: Option<u32>,
     query: &[(String, String)],
     body: &Value,
-    path: &str,
 ) -> Answer {
     let (route, params) = matched.expect("gate let only known routes through");
     let mut st = shared.lock();
@@ -1157,7 +1149,7 @@ fn endpoint(
             Some(s) => s,
             None => {
                 let detail = format!("Server {} is not configured for this community.", params[0]);
-                return Answer::problem(not_found(detail), path);
+                return Answer::problem(not_found(detail));
             }
         }
     } else {
@@ -1192,7 +1184,7 @@ fn endpoint(
             json!({ "version": world.plan.0, "name": world.plan.1 }),
         )),
     };
-    result.unwrap_or_else(|p| Answer::problem(p, path))
+    result.unwrap_or_else(Answer::problem)
 }
 
 struct Req<'a> {
