@@ -5,6 +5,7 @@
 pub mod child;
 pub mod fake_discord;
 pub mod fake_game;
+pub mod fake_sonoran;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
