@@ -9,7 +9,9 @@ mod support;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use support::fake_discord::FakeDiscord;
 use support::fake_game::FakeGame;
+use support::ids::CH_UNITS;
 use support::{KEY, TestApp, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -61,12 +63,40 @@ async fn relay_rows(app: &TestApp) -> Vec<(i64, String)> {
     .unwrap()
 }
 
+/// Waits until Discord shows every card cadbridge rendered, then returns
+/// the titles of the embeds posted to the units channel, in order.
+async fn units_channel_titles(app: &TestApp, fake: &FakeDiscord) -> Vec<String> {
+    app.drained(WAIT).await;
+    eventually(WAIT, "every card shown in Discord", || async {
+        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM discord_cards WHERE dirty = 1")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+        (waiting == 0).then_some(())
+    })
+    .await;
+    fake.successful_messages()
+        .into_iter()
+        .filter(|m| m.channel_id == CH_UNITS && m.method == "POST")
+        .flat_map(|m| m.body["embeds"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["title"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// What the units channel shows for 3, 4, 3, 2 of an unknown unit 42.
+fn four_statuses() -> Vec<String> {
+    ["ENROUTE", "ON_SCENE", "ENROUTE", "AVAILABLE"]
+        .map(|s| format!("unit 42: {s}"))
+        .to_vec()
+}
+
 /// The CAD posts 3, 4, 3, 2 for unit 42 from `cad` while the game server
 /// listens on `game`: the repeated 3 is not an echo, even though it is
 /// byte-identical to a body just relayed.
 async fn repeated_statuses_reach_the_game(cad: &str, game: &str) {
     let game = FakeGame::start_on(format!("{game}:0").parse().unwrap()).await;
-    let app = TestApp::spawn(&[("FORWARD_URLS", &game.url())]).await;
+    let fake = FakeDiscord::start().await;
+    let app = TestApp::spawn_with_discord(&fake, &[("FORWARD_URLS", &game.url())]).await;
     let sent: Vec<String> = [3, 4, 3, 2].into_iter().map(status).collect();
     for (i, body) in sent.iter().enumerate() {
         assert_eq!(post_from(&app, ip(cad), body.clone()).await, (200, "ok".into()));
@@ -87,7 +117,11 @@ async fn repeated_statuses_reach_the_game(cad: &str, game: &str) {
         assert!(source.starts_with(&format!("{cad}:")), "{source}");
         assert_eq!(*discord_rows, 1, "queued for Discord: {body}");
     }
-    app.drained(WAIT).await;
+    assert_eq!(
+        units_channel_titles(&app, &fake).await,
+        four_statuses(),
+        "the units channel shows all four, in order"
+    );
     assert!(relay_rows(&app).await.iter().all(|(_, s)| s == "delivered"));
 }
 
@@ -104,7 +138,8 @@ async fn a_repeated_status_is_relayed_with_the_addresses_the_other_way_round() {
 #[tokio::test]
 async fn a_game_server_forwarding_everything_back_makes_no_loop_and_no_duplicate() {
     let game = FakeGame::start().await; // 127.0.0.1
-    let app = TestApp::spawn(&[("FORWARD_URLS", &game.url())]).await;
+    let fake = FakeDiscord::start().await;
+    let app = TestApp::spawn_with_discord(&fake, &[("FORWARD_URLS", &game.url())]).await;
     // As the resource does: every event forwarded to cadbridge (path `/`)
     // before it is handled, so before cadbridge's relay call returns.
     game.forward_back_to(app.url("/"), Vec::new());
@@ -146,6 +181,11 @@ async fn a_game_server_forwarding_everything_back_makes_no_loop_and_no_duplicate
         relay_rows(&app).await.len(),
         4,
         "only the CAD's events are relayed"
+    );
+    assert_eq!(
+        units_channel_titles(&app, &fake).await,
+        four_statuses(),
+        "each status shown once: no echo reaches Discord"
     );
 }
 
