@@ -84,15 +84,7 @@ async fn refused_requests_stop_sending_before_discords_limit_and_alert_once() {
         assert_eq!(app.post(call(id)).await.0, 200);
     }
     let body = eventually(WAIT, "/readyz saying sending is paused", || async {
-        let body = app
-            .client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = app.get_text("/readyz").await;
         body.contains("sending: paused (5 requests refused")
             .then_some(body)
     })

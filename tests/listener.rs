@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cadbridge::event::{CadEvent, Envelope};
@@ -200,45 +199,9 @@ async fn health_and_readiness_probes_answer() {
     assert_eq!(wrong_method.status(), 405);
 }
 
-/// Every log line of this test binary, captured as text from first use on.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-fn logs() -> Logs {
-    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("cadbridge=info"))
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
-        logs
-    })
-    .clone()
-}
-
 #[tokio::test]
 async fn the_type_of_a_refused_body_is_logged_bounded_and_escaped() {
-    let logs = logs();
+    let logs = support::logs::Logs::global();
     let app = TestApp::spawn(&[]).await;
     let marker = "INJECTED_7Q";
     let forged = format!(
@@ -248,7 +211,7 @@ async fn the_type_of_a_refused_body_is_logged_bounded_and_escaped() {
     let body = serde_json::json!({"key": "SENT_KEY_Z9", "type": forged}).to_string();
     assert_eq!(app.post(body).await.0, 401);
 
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let text = logs.text();
     let refused: Vec<&str> = text.lines().filter(|l| l.contains(marker)).collect();
     assert_eq!(
         refused.len(),

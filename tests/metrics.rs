@@ -42,15 +42,7 @@ async fn metrics_count_events_deliveries_and_queues_after_traffic() {
 
     let relay = format!("relay:{}", game.url());
     let text = support::eventually(WAIT, "the Discord delivery counted", || async {
-        let text = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get_text("/metrics").await;
         value(
             &text,
             r#"cadbridge_delivery_successes_total{destination="discord"}"#,

@@ -3,8 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cadbridge::alerts::Alerts;
@@ -13,6 +13,7 @@ use cadbridge::relay::{EchoFilter, Outcome, RelayWorker};
 use cadbridge::store::destinations::{self, RelayTarget};
 use cadbridge::store::{Destination, NewEvent, Store, now_ms};
 use support::fake_game::{Answer, FakeGame};
+use support::logs::Logs;
 use support::{TestApp, accepted_fixtures, eventually};
 
 /// The value of the series whose line starts with `series` (name and labels).
@@ -522,55 +523,13 @@ async fn a_target_removed_from_forward_urls_gives_up_its_queue_at_the_next_start
     assert!(app.control.dead_letters().await.unwrap().is_empty());
 }
 
-/// Log lines, captured as text.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
-impl Logs {
-    /// Every log line of this test binary, from first use on. (A subscriber
-    /// set for one thread missed events of callsites other tests had hit.)
-    fn global() -> Logs {
-        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Logs::default();
-            let subscriber = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("cadbridge=debug"))
-                .with_writer(logs.clone())
-                .with_ansi(false)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
-            logs
-        })
-        .clone()
-    }
-
-    /// The relay's lines at `level` that name `url`.
-    fn lines(&self, level: &str, url: &str) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|l| {
-                l.contains(&format!(" {level} ")) && l.contains("cadbridge::relay") && l.contains(url)
-            })
-            .map(str::to_string)
-            .collect()
-    }
+/// The relay's log lines at `level` that name `url`.
+fn relay_lines(logs: &Logs, level: &str, url: &str) -> Vec<String> {
+    logs.text()
+        .lines()
+        .filter(|l| l.contains(&format!(" {level} ")) && l.contains("cadbridge::relay") && l.contains(url))
+        .map(str::to_string)
+        .collect()
 }
 
 #[tokio::test]
@@ -595,7 +554,7 @@ async fn the_game_servers_answers_are_counted_and_only_a_streak_of_errors_warns(
     }
     game.wait_for_bodies(normal.len(), WAIT).await;
     app.drained(WAIT).await;
-    let debug = logs.lines("DEBUG", &url);
+    let debug = relay_lines(&logs, "DEBUG", &url);
     assert!(
         debug
             .iter()
@@ -603,7 +562,7 @@ async fn the_game_servers_answers_are_counted_and_only_a_streak_of_errors_warns(
         "each answer is logged at debug: {debug:#?}"
     );
     assert_eq!(
-        logs.lines("WARN", &url),
+        relay_lines(&logs, "WARN", &url),
         Vec::<String>::new(),
         "normal answers do not warn"
     );
@@ -624,7 +583,7 @@ async fn the_game_servers_answers_are_counted_and_only_a_streak_of_errors_warns(
     }
     game.wait_for_bodies(normal.len() + streak.len(), WAIT).await;
     app.drained(WAIT).await;
-    let warnings = logs.lines("WARN", &url);
+    let warnings = relay_lines(&logs, "WARN", &url);
     assert_eq!(warnings.len(), 1, "one warning per streak: {warnings:#?}");
     assert!(
         warnings[0].contains("`error` to 3 events in a row"),
@@ -632,21 +591,13 @@ async fn the_game_servers_answers_are_counted_and_only_a_streak_of_errors_warns(
         warnings[0]
     );
     assert!(
-        logs.lines("INFO", &url)
+        relay_lines(&logs, "INFO", &url)
             .iter()
             .any(|l| l.contains("answers normally again")),
         "the end of a warned streak is said"
     );
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     // (The recorder is process-wide: only series of this test's target are read.)
     let relay = format!("relay:{}", game.url());
     let answers = |answer: &str| {

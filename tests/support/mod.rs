@@ -6,6 +6,7 @@ pub mod child;
 pub mod fake_discord;
 pub mod fake_game;
 pub mod fake_sonoran;
+pub mod logs;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -100,6 +101,17 @@ impl TestApp {
             .expect("the listener answers");
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
+    }
+
+    /// `GET path`: the answer's text, whatever its status.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the listener answers");
+        response.text().await.unwrap()
     }
 
     /// Waits until no outbox row is pending.
