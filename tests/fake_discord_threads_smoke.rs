@@ -333,6 +333,43 @@ async fn flags_are_recorded_as_sent_and_answered_as_discord_does() {
 }
 
 #[tokio::test]
+async fn deleted_injected_and_seeded_messages_answer_as_discord_does() {
+    let fake = FakeDiscord::start().await;
+    let client = reqwest::Client::new();
+    let edit = |channel: u64, message: u64| {
+        let req = client
+            .patch(api(&fake, &format!("/channels/{channel}/messages/{message}")))
+            .json(&json!({ "content": "edited" }));
+        send(req)
+    };
+    let (_, board) = post_message(&client, &fake, CHANNEL, json!({ "content": "Duty board" })).await;
+    let board_id = id_of(&board);
+    assert_eq!(edit(CHANNEL, board_id).await.0, 200);
+    // Edited through the wrong channel: Unknown Message.
+    let (status, err) = edit(CHANNEL + 1, board_id).await;
+    assert_eq!((status, err["code"].as_u64()), (404, Some(10008)));
+    // An injected 404 has Discord's body and is not an unhandled route.
+    fake.fail_next(1, 404);
+    let (status, err) = edit(CHANNEL, board_id).await;
+    assert_eq!((status, err["code"].as_u64()), (404, Some(10008)));
+    // A moderator deletes the board message.
+    fake.delete_message(board_id);
+    let (status, err) = edit(CHANNEL, board_id).await;
+    assert_eq!((status, err["message"].as_str()), (404, Some("Unknown Message")));
+    assert!(fake.message(board_id).is_none());
+    // A message the fake never saw can be seeded, then threaded.
+    fake.seed_message(CHANNEL, 77, "posted before a restart");
+    let req = client
+        .post(api(&fake, &format!("/channels/{CHANNEL}/messages/77/threads")))
+        .json(&json!({ "name": "Call 7" }));
+    assert_eq!(send(req).await.0, 201);
+    assert_eq!(fake.message(77).unwrap()["thread"]["name"], "Call 7");
+    let statuses: Vec<u16> = fake.messages().iter().map(|m| m.status).collect();
+    assert_eq!(statuses, [200, 200, 404, 404, 404]);
+    assert!(fake.unhandled().is_empty(), "{}", fake.dump());
+}
+
+#[tokio::test]
 async fn multipart_attachments_are_parsed_kept_answered_and_served() {
     let fake = FakeDiscord::start().await;
     let client = reqwest::Client::new();

@@ -606,8 +606,10 @@ impl FakeDiscord {
     /// The next `n` channel message requests answer `status`. Calls queue up:
     /// `fail_next(1, 429); fail_next(1, 500)` fails the next one with 429, then one with 500.
     /// 429 answers `{"message":"You are being rate limited.","retry_after":0.2,"global":false}`
-    /// with `Retry-After: 1` and `X-RateLimit-Reset-After: 0.2`; other statuses answer
-    /// `{"message":"Injected failure (STATUS)","code":0}`.
+    /// with `Retry-After: 1` and `X-RateLimit-Reset-After: 0.2`; 403 answers Missing Permissions
+    /// (50013); 404 answers Unknown Message (10008) on an edit and Unknown Channel (10003) on a
+    /// create (and, being Discord's own, is not listed in [`Self::unhandled`]); other statuses
+    /// answer `{"message":"Injected failure (STATUS)","code":0}`.
     pub fn fail_next(&self, n: usize, status: u16) {
         let mut st = self.shared.lock();
         st.fail_queue.extend(std::iter::repeat_n(status, n));
