@@ -270,7 +270,12 @@ impl Digest {
             }
             out.push_str("\n**Top units**\n");
             for (i, u) in self.top_units.iter().enumerate() {
-                out.push_str(&format!("{}. {}: {:.1} h\n", i + 1, escape(&u.label), u.hours()));
+                out.push_str(&format!(
+                    "{}. {}: {:.1} h\n",
+                    i + 1,
+                    cad(&u.label, escape),
+                    u.hours()
+                ));
             }
         }
         out.push_str(&format!("\n**Closed as stale**: {}\n", self.stale.len()));
@@ -280,7 +285,7 @@ impl Digest {
                 .and_then(|e| self.tz.timestamp_millis_opt(e).single())
                 .map(|d| format!("{} {}", weekday_short(d.weekday()), d.format("%H:%M")))
                 .unwrap_or_default();
-            out.push_str(&format!("- {}, last seen {}\n", escape(&s.label()), last));
+            out.push_str(&format!("- {}, last seen {}\n", cad(&s.label(), escape), last));
         }
         if self.stale.len() > STALE_LISTED {
             out.push_str(&format!("- and {} more\n", self.stale.len() - STALE_LISTED));
@@ -432,8 +437,18 @@ fn dept_text(key: &str, escape: &dyn Fn(&str) -> String) -> String {
     if key.trim().is_empty() {
         NO_DEPARTMENT.to_owned()
     } else {
-        escape(key)
+        cad(key, escape)
     }
+}
+
+/// The longest CAD text (a label, a department) the digest shows, so the
+/// whole text stays under Discord's 2000 characters.
+const CAD_TEXT_MAX: usize = 48;
+
+/// CAD text cut to [`CAD_TEXT_MAX`] chars, then escaped (cutting after
+/// escaping could split an escape).
+fn cad(text: &str, escape: &dyn Fn(&str) -> String) -> String {
+    escape(&truncate_chars(text.trim(), CAD_TEXT_MAX))
 }
 
 fn plural(n: usize) -> &'static str {
@@ -447,4 +462,54 @@ fn truncate_chars(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max - 1).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_at_display_round_trips() {
+        for text in ["mon 09:00", "sun 23:59", "wed 00:00"] {
+            let at: DigestAt = text.parse().unwrap();
+            assert_eq!(at.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn long_cad_text_is_cut_before_escaping() {
+        let escape = |s: &str| s.replace('*', "\\*");
+        let long = format!("{}*", "a".repeat(CAD_TEXT_MAX));
+        let out = cad(&long, &escape);
+        assert_eq!(out.chars().count(), CAD_TEXT_MAX, "{out}");
+        assert!(
+            out.ends_with('…'),
+            "cut, and the star after the cut is gone: {out}"
+        );
+        assert_eq!(cad("*x*", &escape), "\\*x\\*");
+    }
+
+    #[test]
+    fn text_stays_under_discord_limit_with_many_long_names() {
+        let mut t = crate::duty::Tracker::new();
+        let mut shifts = Vec::new();
+        for id in 0..40 {
+            let body = serde_json::json!({"type": "EVENT_UNIT_LOGIN", "data": {"unit": {"id": id, "status": 2,
+                "data": {"unitNum": "X".repeat(80), "name": "Y".repeat(80), "department": format!("{id}{}", "D".repeat(80))}}}});
+            t.apply(&crate::event::CadEvent::parse("EVENT_UNIT_LOGIN", &body), 0);
+        }
+        for shift in t.close_stale(10 * 3_600_000, 1) {
+            if let crate::duty::Change::Closed(s) = shift {
+                shifts.push(s);
+            }
+        }
+        assert_eq!(shifts.len(), 40);
+        let week = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        // Login at 0 and last seen at 0: zero-length stale shifts, all listed as stale.
+        let digest = Digest::build(&shifts, week, Tz::UTC, 0).unwrap();
+        assert_eq!(digest.stale.len(), 40);
+        let text = digest.text(&|s: &str| s.to_owned());
+        assert!(text.chars().count() <= 2000, "{}", text.chars().count());
+        assert!(text.contains("- and 30 more"), "{text}");
+    }
 }

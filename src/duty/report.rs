@@ -236,3 +236,23 @@ pub fn export_csv(shifts: &[Shift], span: Span, now: Ms, tz: Tz) -> Result<Vec<u
     }
     w.into_inner().map_err(|e| e.into_error().into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_safe_quotes_formula_starts_only() {
+        for (raw, safe) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@x", "'@x"),
+            ("\tx", "'\tx"),
+            ("1-ADAM-12", "1-ADAM-12"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_safe(raw), safe);
+        }
+    }
+}

@@ -17,6 +17,9 @@
 //!   `identIds` shape leaves it empty until a snapshot arrives.
 //! - Any event that names an open unit (status, panic, group, attach,
 //!   detach, bodycam, dispatch origin) refreshes its last-seen time.
+//! - A status, even `OFFLINE` (100), never closes a shift: only a logout,
+//!   a re-login, staleness or reconciliation does. Its time counts under
+//!   its label.
 //! - Time never runs backwards inside a shift: an event stamped before the
 //!   unit's last-seen time is applied at the last-seen time.
 
@@ -432,5 +435,41 @@ fn mentioned_units(event: &CadEvent) -> Vec<i64> {
         CadEvent::DispatchNew(d) | CadEvent::DispatchEdit(d) => d.origin_ident.into_iter().collect(),
         CadEvent::DispatchClosed { origin_ident, .. } => origin_ident.iter().copied().collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_before_the_first_segment_is_unknown_and_clipping_is_exact() {
+        let mut shift = Shift::open(1, 0, OpenedBy::Login);
+        shift.segments.push(Segment {
+            status: UnitStatus::Available,
+            start: 10,
+        });
+        shift.segments.push(Segment {
+            status: UnitStatus::Unknown(9),
+            start: 30,
+        });
+        shift.close(50, EndReason::Logout);
+        let all = shift.status_times(1_000);
+        assert_eq!(all.get("unknown (-1)"), Some(&10));
+        assert_eq!(all.get("AVAILABLE"), Some(&20));
+        assert_eq!(all.get("unknown (9)"), Some(&20));
+        let part = shift.status_times_within(20, 40, 1_000);
+        assert_eq!(part.values().sum::<Ms>(), 20);
+        assert_eq!(shift.duration_within(20, 40, 1_000), 20);
+        assert_eq!(shift.duration_within(60, 80, 1_000), 0);
+    }
+
+    #[test]
+    fn open_shift_counts_up_to_now_and_a_label_falls_back_to_the_id() {
+        let mut shift = Shift::open(7, 100, OpenedBy::FirstSeen);
+        shift.set_status(UnitStatus::Busy, 100);
+        assert_eq!(shift.status_times(400).get("BUSY"), Some(&300));
+        assert_eq!(shift.end_or(50), 100, "never before the start");
+        assert_eq!(shift.label(), "unit 7");
     }
 }
