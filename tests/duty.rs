@@ -669,9 +669,9 @@ fn weekly_digest_text() {
 fn weekly_digest_chart_is_an_800x400_png_with_a_drawn_plot() {
     let png_bytes = fixed_digest().chart_png().unwrap();
     std::fs::write(std::env::temp_dir().join("cadbridge-duty-digest.png"), &png_bytes).unwrap();
-    let decoder = png::Decoder::new(png_bytes.as_slice());
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes.as_slice()));
     let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut buf = vec![0; reader.output_buffer_size().expect("image fits in memory")];
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!((info.width, info.height), CHART_SIZE);
     assert_eq!(info.color_type, png::ColorType::Rgb);
@@ -718,8 +718,10 @@ fn an_empty_week_still_renders() {
     let digest = Digest::build(&[], NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), Tz::UTC, 0).unwrap();
     assert!(digest.text(&sanitize_line).contains("No time on duty this week."));
     let png_bytes = digest.chart_png().unwrap();
-    let mut reader = png::Decoder::new(png_bytes.as_slice()).read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes.as_slice()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().expect("image fits in memory")];
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!((info.width, info.height), CHART_SIZE);
 }
