@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod discord;
+pub mod duty;
 pub mod event;
 pub mod ingest;
 pub mod listener;
