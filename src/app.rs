@@ -12,19 +12,21 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{self, Alert, Alerts};
+use crate::bot::{self, BotData};
 use crate::config::Config;
-use crate::config::RouteKind;
 use crate::control::{Control, FORWARDING_SETTING};
-use crate::discord::bot::{self, BotData, GatewayState};
-use crate::discord::render::{Card, Roles};
-use crate::discord::rest::Rest;
-use crate::discord::routing::Routing;
-use crate::discord::sender::{Sender, Sink};
-use crate::discord::worker::RenderWorker;
+use crate::delivery::discord::health::GatewayState;
+use crate::delivery::discord::render::{Card, Roles};
+use crate::delivery::discord::rest::Rest;
+use crate::delivery::discord::routing::Routing;
+use crate::delivery::discord::sender::{Sender, Sink};
+use crate::delivery::discord::worker::RenderWorker;
+use crate::delivery::relay::RelayWorker;
+use crate::domain::alert::{self as alerts, Alert, Alerts};
+use crate::domain::echo::EchoFilter;
+use crate::domain::route::RouteKind;
+use crate::http::{self as listener, ListenerState};
 use crate::ingest::Ingest;
-use crate::listener::{self, ListenerState};
-use crate::relay::{EchoFilter, RelayWorker};
 use crate::store::Store;
 use crate::store::destinations::{self, RelayTarget};
 
@@ -178,7 +180,7 @@ impl Application {
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
-                Arc::new(bot::http(discord)),
+                Arc::new(crate::delivery::discord::rest::http(discord)),
                 discord.request_timeout,
                 discord.invalid_request_limit,
                 alerts.clone(),
@@ -309,7 +311,7 @@ async fn report_alerts(
             mentions: Vec::new(),
             state: None,
         };
-        match crate::discord::cards::queue(&store, card, channel).await {
+        match crate::delivery::discord::cards::queue(&store, card, channel).await {
             Ok(()) => cards_ready.notify_one(),
             Err(e) => tracing::error!(error = %e, "could not queue an alert for Discord"),
         }

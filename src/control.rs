@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::relay::{self, DeadLetters, TargetStatus};
+use crate::delivery::relay::{self, DeadLetters, TargetStatus};
 use crate::store::destinations::RelayTarget;
 use crate::store::{Setting, Store, StoreError};
 

@@ -28,7 +28,7 @@ pub mod metrics {
 
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-    use crate::event::KNOWN_EVENT_TYPES;
+    use crate::domain::event::KNOWN_EVENT_TYPES;
 
     /// Seconds from acceptance to delivery.
     pub const DELIVERY_LATENCY: &str = "cadbridge_delivery_latency_seconds";

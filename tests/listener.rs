@@ -5,7 +5,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cadbridge::event::{CadEvent, Envelope};
+use cadbridge::domain::event::{CadEvent, Envelope};
 use support::{KEY, TestApp, accepted_fixtures, fixture_files};
 
 #[tokio::test]

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cadbridge::alerts::Alerts;
 use cadbridge::config::ForwardConfig;
-use cadbridge::relay::{EchoFilter, Outcome, RelayWorker};
+use cadbridge::delivery::relay::{Outcome, RelayWorker};
+use cadbridge::domain::alert::Alerts;
+use cadbridge::domain::echo::EchoFilter;
 use cadbridge::store::destinations::{self, RelayTarget};
 use cadbridge::store::{Destination, NewEvent, Store, now_ms};
 use support::fake_game::{Answer, FakeGame};
@@ -566,7 +567,9 @@ impl Logs {
         String::from_utf8_lossy(&self.0.lock().unwrap())
             .lines()
             .filter(|l| {
-                l.contains(&format!(" {level} ")) && l.contains("cadbridge::relay") && l.contains(url)
+                l.contains(&format!(" {level} "))
+                    && l.contains("cadbridge::delivery::relay")
+                    && l.contains(url)
             })
             .map(str::to_string)
             .collect()

@@ -1,0 +1,14 @@
+//! The domain: what cadbridge is about, with no I/O. The event model, where
+//! events are shown (route kinds, cards' embeds), the unit roster, alerts,
+//! the echo filter, and the health trait the HTTP layer reads.
+//!
+//! Pure feature models (the duty board and shifts, say) live here too, each
+//! in a module of its own.
+
+pub mod alert;
+pub mod echo;
+pub mod embed;
+pub mod event;
+pub mod health;
+pub mod roster;
+pub mod route;
