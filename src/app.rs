@@ -79,7 +79,6 @@ impl Application {
         let ingest = Arc::new(Ingest::new(
             config.api_key.clone(),
             store.writer().clone(),
-            true,
             relay_targets.iter().map(|t| t.id).collect(),
             forwarding.clone(),
             echo.clone(),
@@ -114,8 +113,10 @@ impl Application {
         Control::new(
             self.store.clone(),
             self.forwarding.clone(),
-            self.ingest.wake.clone(),
             self.relay_targets.clone(),
+            self.routing.clone(),
+            self.ingest.clone(),
+            self.config.api_key.clone(),
         )
     }
 
@@ -197,10 +198,6 @@ impl Application {
         if let Some(rest) = rest {
             let data = BotData {
                 control: self.control(),
-                routing: self.routing.clone(),
-                store: self.store.clone(),
-                ingest: self.ingest.clone(),
-                api_key: self.config.api_key.clone(),
                 started: std::time::Instant::now(),
                 gateway: self.gateway.clone(),
             };
@@ -226,7 +223,7 @@ impl Application {
         let state = ListenerState {
             ingest: self.ingest.clone(),
             store: self.store.clone(),
-            gateway: self.gateway.clone(),
+            gateway: Arc::new(self.gateway.clone()),
             discord_on: discord.enabled(),
             destinations: Arc::new(destinations),
         };
@@ -311,7 +308,7 @@ async fn report_alerts(
             mentions: Vec::new(),
             state: None,
         };
-        match crate::delivery::discord::cards::queue(&store, card, channel).await {
+        match crate::store::cards::queue(&store, card, channel).await {
             Ok(()) => cards_ready.notify_one(),
             Err(e) => tracing::error!(error = %e, "could not queue an alert for Discord"),
         }

@@ -2,7 +2,6 @@
 //! the [`gateway`](gateway) gate), slash command registration, and the
 //! Discord state `/status` and `/readyz` show.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poise::serenity_prelude as serenity;
@@ -12,14 +11,11 @@ use tokio_util::sync::CancellationToken;
 pub mod commands;
 pub mod gateway;
 
-use crate::config::{DiscordConfig, Secret};
+use crate::config::DiscordConfig;
 use crate::control::Control;
 use crate::delivery::discord::health::{Commands, GatewayState};
 use crate::delivery::discord::rest::{Rest, SendError};
-use crate::delivery::discord::routing::Routing;
 use crate::delivery::retry::backoff;
-use crate::ingest::Ingest;
-use crate::store::Store;
 use gateway::{ConnectPolicy, Gate};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -41,10 +37,6 @@ pub const REGISTER_SCHEDULE: [Duration; 8] = [
 #[derive(Clone)]
 pub struct BotData {
     pub control: Control,
-    pub routing: Routing,
-    pub store: Store,
-    pub ingest: Arc<Ingest>,
-    pub api_key: Secret,
     pub started: Instant,
     pub gateway: GatewayState,
 }

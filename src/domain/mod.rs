@@ -6,9 +6,19 @@
 //! in a module of its own.
 
 pub mod alert;
+pub mod card;
 pub mod echo;
 pub mod embed;
 pub mod event;
 pub mod health;
 pub mod roster;
 pub mod route;
+
+/// The wall clock in unix milliseconds: the one thing the domain reads from
+/// outside, as every stored time is one of these.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

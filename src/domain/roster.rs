@@ -42,10 +42,6 @@ impl RosterChange {
 }
 
 impl Roster {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A roster from stored snapshots and when each was last seen (unix
     /// ms); a later duplicate id wins.
     pub fn from_stored(units: impl IntoIterator<Item = (Unit, i64)>) -> Self {
@@ -94,14 +90,6 @@ impl Roster {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.units.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.units.is_empty()
-    }
-
     /// The units, by id.
     pub fn units(&self) -> impl Iterator<Item = &Unit> {
         self.units.values()
@@ -118,7 +106,7 @@ impl Roster {
     /// the ids that were on the roster and are removed, and the units named;
     /// those are marked seen now.
     pub fn apply(&mut self, event: &CadEvent) -> RosterChange {
-        self.apply_at(event, crate::store::now_ms())
+        self.apply_at(event, super::now_ms())
     }
 
     /// As [`Roster::apply`], marking the units named as seen at `at_ms`.

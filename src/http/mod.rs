@@ -17,7 +17,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::delivery::discord::health::GatewayState;
+use crate::domain::health::DiscordHealth;
 use crate::ingest::{Ingest, IngestError};
 use crate::store::Store;
 
@@ -26,7 +26,8 @@ use crate::store::Store;
 pub struct ListenerState {
     pub ingest: Arc<Ingest>,
     pub store: Store,
-    pub gateway: GatewayState,
+    /// The Discord side, read through the domain's health trait.
+    pub gateway: Arc<dyn DiscordHealth>,
     /// Whether Discord is configured (the gateway gauge is left out if not).
     pub discord_on: bool,
     /// Every delivery destination, so an empty queue still shows as 0.
@@ -107,7 +108,8 @@ pub fn metrics_router(state: ListenerState) -> Router {
 /// Prometheus text format.
 async fn metrics(State(state): State<ListenerState>) -> impl axum::response::IntoResponse {
     let gateway = state.discord_on.then(|| state.gateway.is_connected());
-    let text = crate::telemetry::metrics::scrape(&state.store, &state.destinations, gateway).await;
+    let depths = crate::store::gauges::queue_depths(&state.store, &state.destinations).await;
+    let text = crate::telemetry::metrics::scrape(depths, crate::domain::now_ms(), gateway);
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         text,

@@ -61,7 +61,6 @@ pub enum Accepted {
 pub struct Ingest {
     api_key: Secret,
     writer: Writer,
-    discord: bool,
     /// Destination ids of the live relay targets.
     relay_targets: Vec<i64>,
     forwarding: Arc<AtomicBool>,
@@ -72,11 +71,12 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// `discord`: whether a Discord worker takes events from the outbox.
+    /// Every accepted event goes to Discord (the render worker always runs;
+    /// with Discord off it writes cards to the log) and, unless it is a
+    /// test or an echo, to each relay target.
     pub fn new(
         api_key: Secret,
         writer: Writer,
-        discord: bool,
         relay_targets: Vec<i64>,
         forwarding: Arc<AtomicBool>,
         echo: EchoFilter,
@@ -85,7 +85,6 @@ impl Ingest {
         Self {
             api_key,
             writer,
-            discord,
             relay_targets,
             forwarding,
             echo,
@@ -141,22 +140,20 @@ impl Ingest {
             } else {
                 "skipped"
             };
-            self.discord
-                .then_some(Destination {
-                    id: DISCORD_ID,
-                    state: "pending",
-                })
-                .into_iter()
-                .chain(
-                    self.relay_targets
-                        .iter()
-                        .filter(|_| relay)
-                        .map(|&id| Destination {
-                            id,
-                            state: relay_state,
-                        }),
-                )
-                .collect()
+            std::iter::once(Destination {
+                id: DISCORD_ID,
+                state: "pending",
+            })
+            .chain(
+                self.relay_targets
+                    .iter()
+                    .filter(|_| relay)
+                    .map(|&id| Destination {
+                        id,
+                        state: relay_state,
+                    }),
+            )
+            .collect()
         };
 
         let id = self

@@ -62,9 +62,9 @@ pub async fn set(
     channel: serenity::ChannelId,
 ) -> Result<(), Error> {
     let kind = RouteKind::from(kind);
-    let data = ctx.data();
-    data.routing
-        .set(&data.store, kind, channel.get(), &who(&ctx))
+    ctx.data()
+        .control
+        .set_route(kind, channel.get(), &who(&ctx))
         .await?;
     ctx.say(format!("**{}** events now go to <#{}>.", kind.name(), channel))
         .await?;
@@ -76,8 +76,8 @@ pub async fn set(
 pub async fn show(ctx: Context<'_>) -> Result<(), Error> {
     let lines: Vec<String> = ctx
         .data()
-        .routing
-        .all()
+        .control
+        .routes()
         .into_iter()
         .map(|(kind, channel)| match channel {
             Some(c) => format!("**{}** → <#{c}>", kind.name()),

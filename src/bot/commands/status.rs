@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{age, when};
 use crate::bot::{Context, Error};
-use crate::store::now_ms;
+use crate::domain::now_ms;
 
 /// Uptime, today's events, queues, failures and the Discord connection.
 #[poise::command(
@@ -17,7 +17,7 @@ pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
     let data = ctx.data();
     let now = now_ms();
     let start_of_day = now - now.rem_euclid(86_400_000);
-    let stats = data.store.stats(start_of_day).await?;
+    let stats = data.control.stats(start_of_day).await?;
     let forwarding = data.control.forwarding().await?;
 
     let mut out = String::new();

@@ -1,7 +1,6 @@
 //! The Discord side of delivery: events become cards (embeds) in the right
 //! channels, posted or edited by a paced sender.
 
-pub mod cards;
 pub mod health;
 pub mod pacer;
 pub mod render;

@@ -20,47 +20,12 @@ mod units;
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::domain::embed::Embed;
-use crate::domain::event::{CadEvent, Call911Event, Dispatch};
+use crate::domain::event::CadEvent;
 use crate::domain::roster::Roster;
 use crate::domain::route::RouteKind;
 
-/// What an editable message shows, persisted between events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CardState {
-    Call911 { call: Call911Event, removed: bool },
-    Dispatch { dispatch: Dispatch, closed: bool },
-}
-
-/// One message to post, or to edit in place when `key` is set.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Card {
-    /// Which channel.
-    pub kind: RouteKind,
-    /// `911:3301` / `dispatch:1187`: one message per key, edited in place by
-    /// later cards with the same key. `None`: a one-off message.
-    pub key: Option<String>,
-    /// Already [`Embed::fit`].
-    pub embed: Embed,
-    /// Role ids to ping with this card: only configured roles, maybe none.
-    pub mentions: Vec<u64>,
-    /// The new state to persist for `key`.
-    pub state: Option<CardState>,
-}
-
-/// The role ids to ping, as configured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Roles {
-    /// Emergency 911 calls.
-    pub role_911: Option<u64>,
-    /// Unit panic.
-    pub role_panic: Option<u64>,
-    /// Priority-1 dispatch calls.
-    pub role_priority1: Option<u64>,
-}
+pub use crate::domain::card::{Card, CardState, Roles};
 
 /// The key of a 911 call's message.
 pub fn call911_key(call_id: i64) -> String {

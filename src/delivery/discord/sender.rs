@@ -12,7 +12,6 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::cards::{self, DirtyCard};
 use super::pacer::Pacer;
 use super::render::mention_content;
 use super::rest::{Rest, SendError};
@@ -20,6 +19,7 @@ use crate::delivery::retry::backoff;
 use crate::delivery::worker_loop::{self, Next};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::embed::{EMBED_TOTAL_MAX, EMBEDS_PER_MESSAGE, Embed};
+use crate::store::cards::{self, DirtyCard};
 use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::metrics;
 

@@ -12,19 +12,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{QueryBuilder, Row, Sqlite};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::cards;
-use super::render::{self, Card, CardState, Roles};
+use super::render::{self, CardState, Roles};
 use super::routing::Routing;
 use crate::delivery::worker_loop::{self, Next, Step};
 use crate::domain::event::{Envelope, Unit};
 use crate::domain::roster::Roster;
-use crate::store::destinations::DISCORD_ID;
 use crate::store::{Store, StoreError, now_ms};
+use crate::store::{cards, units};
 
 /// Events rendered in one transaction at most.
 const BATCH: i64 = 200;
@@ -51,14 +48,7 @@ impl RenderWorker {
         cards_ready: Arc<Notify>,
         retention: Duration,
     ) -> Result<Self, StoreError> {
-        let units: Vec<(String, i64)> = sqlx::query_as("SELECT unit, updated_at FROM units")
-            .fetch_all(store.pool())
-            .await?;
-        let roster = Roster::from_stored(
-            units
-                .iter()
-                .filter_map(|(u, seen)| Some((serde_json::from_str::<Unit>(u).ok()?, *seen))),
-        );
+        let roster = Roster::from_stored(units::load(&store).await?);
         Ok(Self {
             store,
             routing,
@@ -86,10 +76,7 @@ impl RenderWorker {
         }
         // By age, not by id: rows memory does not hold (a snapshot that
         // no longer parses) go too.
-        self.store
-            .writer()
-            .execute(sqlx::query("DELETE FROM units WHERE updated_at < ?").bind(cutoff))
-            .await?;
+        units::delete_unseen_since(&self.store, cutoff).await?;
         self.roster.forget(&expired);
         tracing::info!(
             units = expired.len(),
@@ -104,14 +91,7 @@ impl RenderWorker {
 
     /// Renders the oldest pending events; returns how many it took.
     pub async fn render_pending(&mut self) -> Result<usize, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.id, e.received_at, e.body FROM outbox o JOIN events e ON e.id = o.event_id
-             WHERE o.destination_id = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?",
-        )
-        .bind(DISCORD_ID)
-        .bind(BATCH)
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = units::pending_render(&self.store, BATCH).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -123,10 +103,9 @@ impl RenderWorker {
         // Taken only once the batch has committed.
         let mut roster = self.roster.clone();
         let now = now_ms();
-        for row in &rows {
-            let received_at: i64 = row.get(1);
-            let body: Vec<u8> = row.get(2);
-            let Ok(envelope) = Envelope::parse(&body) else {
+        for (_, received_at, body) in &rows {
+            let received_at = *received_at;
+            let Ok(envelope) = Envelope::parse(body) else {
                 continue;
             };
             let event = envelope.to_event();
@@ -158,8 +137,8 @@ impl RenderWorker {
             }
         }
 
-        let last: i64 = rows.last().map(|r| r.get(0)).unwrap_or_default();
-        let first: i64 = rows.first().map(|r| r.get(0)).unwrap_or_default();
+        let last: i64 = rows.last().map(|r| r.0).unwrap_or_default();
+        let first: i64 = rows.first().map(|r| r.0).unwrap_or_default();
         let any_cards = !out.is_empty();
         // Seen without a new snapshot: only the time changes.
         seen.sort_unstable();
@@ -167,7 +146,7 @@ impl RenderWorker {
         seen.retain(|id| roster.get(*id).is_some() && !units.contains_key(id));
         self.store
             .writer()
-            .write(move |conn| Box::pin(store_rendered(conn, out, units, seen, now, first, last)))
+            .write(move |conn| Box::pin(units::commit_rendered(conn, out, units, seen, now, first, last)))
             .await?;
         self.roster = roster;
         if any_cards {
@@ -194,65 +173,6 @@ impl Step for RenderWorker {
         }
         next
     }
-}
-
-/// Stores what one batch rendered: the cards, the roster's changes (new
-/// snapshots, removed units, units seen at `now`), and the batch's outbox
-/// rows as done, all in the writer's transaction.
-async fn store_rendered(
-    conn: &mut SqliteConnection,
-    cards: Vec<(Card, u64)>,
-    units: HashMap<i64, Option<Unit>>,
-    seen: Vec<i64>,
-    now: i64,
-    first: i64,
-    last: i64,
-) -> Result<(), sqlx::Error> {
-    cards::upsert_all(conn, &cards).await?;
-    let (kept, removed): (Vec<_>, Vec<_>) = units.into_iter().partition(|(_, unit)| unit.is_some());
-    for chunk in kept.chunks(500) {
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO units (ident_id, unit, updated_at) ");
-        query.push_values(chunk, |mut row, (id, unit)| {
-            row.push_bind(*id)
-                .push_bind(serde_json::to_string(unit).unwrap_or_default())
-                .push_bind(now);
-        });
-        query.push(
-            " ON CONFLICT (ident_id) DO UPDATE SET unit = excluded.unit, updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut *conn).await?;
-    }
-    for chunk in removed.chunks(500) {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM units WHERE ident_id IN (");
-        let mut ids = query.separated(", ");
-        for (id, _) in chunk {
-            ids.push_bind(*id);
-        }
-        query.push(")");
-        query.build().execute(&mut *conn).await?;
-    }
-    for chunk in seen.chunks(500) {
-        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE units SET updated_at = ");
-        query.push_bind(now).push(" WHERE ident_id IN (");
-        let mut ids = query.separated(", ");
-        for id in chunk {
-            ids.push_bind(*id);
-        }
-        query.push(")");
-        query.build().execute(&mut *conn).await?;
-    }
-    sqlx::query(
-        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, updated_at = ?1
-         WHERE destination_id = ?2 AND state = 'pending' AND id BETWEEN ?3 AND ?4",
-    )
-    .bind(now)
-    .bind(DISCORD_ID)
-    .bind(first)
-    .bind(last)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -318,10 +238,7 @@ mod tests {
 
     /// The `units` table: id, snapshot, last seen.
     async fn table(store: &Store) -> Vec<(i64, String, i64)> {
-        sqlx::query_as("SELECT ident_id, unit, updated_at FROM units ORDER BY ident_id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
+        units::table(store).await.unwrap()
     }
 
     /// The roster in memory, in the table's terms.
@@ -350,13 +267,7 @@ mod tests {
         assert_eq!(before, table(&store).await);
 
         // The write that records the next changes fails, as on a full disk.
-        sqlx::query(
-            "CREATE TRIGGER refuse_units BEFORE INSERT ON units
-             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
+        units::refuse_writes(&store, true).await.unwrap();
         queue(&store, status(42, 3)).await;
         queue(&store, login(43)).await;
         let failed = worker.render_pending().await;
@@ -372,10 +283,7 @@ mod tests {
         assert_eq!(table(&store).await, before, "the table did not either");
 
         // Once writes work again the same events are applied to both.
-        sqlx::query("DROP TRIGGER refuse_units")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        units::refuse_writes(&store, false).await.unwrap();
         assert_eq!(worker.render_pending().await.unwrap(), 2);
         let after = memory(&worker);
         assert_eq!(after, table(&store).await);
@@ -398,17 +306,11 @@ mod tests {
                 .unwrap()
                 .to_event();
             roster.apply(&event);
-            sqlx::query("INSERT INTO units (ident_id, unit, updated_at) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(serde_json::to_string(roster.get(id).unwrap()).unwrap())
-                .bind(seen)
-                .execute(store.pool())
-                .await
-                .unwrap();
+            units::put(&store, roster.get(id).unwrap(), seen).await.unwrap();
         }
         let mut worker = worker(&store).await;
         assert_eq!(memory(&worker), table(&store).await);
-        assert_eq!(worker.roster().len(), 3);
+        assert_eq!(worker.roster().units().count(), 3);
         // An event waiting to be rendered names unit 2, unchanged: it is
         // seen, so it stays.
         queue(&store, status(2, 2)).await;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
-use sqlx::Row;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -22,6 +21,7 @@ use crate::delivery::worker_loop::{self, Next, Step};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
 use crate::store::destinations::RelayTarget;
+use crate::store::outbox::{self, Pending};
 use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::metrics;
 
@@ -46,17 +46,7 @@ pub enum Outcome {
 const READ_AHEAD: i64 = 16;
 
 /// A pending event as read from the outbox.
-#[derive(Clone)]
-struct Head {
-    outbox_id: i64,
-    attempts: i64,
-    next_attempt_at: i64,
-    replayed: bool,
-    event_id: i64,
-    received_at: i64,
-    event_type: String,
-    body: Bytes,
-}
+type Head = Pending;
 
 /// How often a target's host name is resolved again, for echo recognition.
 const RESOLVE_EVERY: Duration = Duration::from_secs(60);
@@ -247,29 +237,9 @@ impl RelayWorker {
         let requeued = self.store.requeued();
         if self.ahead.is_empty() || requeued != self.ahead_requeued {
             self.ahead_requeued = requeued;
-            let rows = sqlx::query(
-                "SELECT o.id, o.attempts, o.next_attempt_at, o.replayed, e.id, e.received_at, e.event_type, e.body
-                 FROM outbox o JOIN events e ON e.id = o.event_id
-                 WHERE o.destination_id = ? AND o.state = 'pending'
-                 ORDER BY o.id LIMIT ?",
-            )
-            .bind(self.target.id)
-            .bind(READ_AHEAD)
-            .fetch_all(self.store.pool())
-            .await?;
-            self.ahead = rows
-                .into_iter()
-                .map(|row| Head {
-                    outbox_id: row.get(0),
-                    attempts: row.get(1),
-                    next_attempt_at: row.get(2),
-                    replayed: row.get::<i64, _>(3) != 0,
-                    event_id: row.get(4),
-                    received_at: row.get(5),
-                    event_type: row.get(6),
-                    body: Bytes::from(row.get::<Vec<u8>, _>(7)),
-                })
-                .collect();
+            self.ahead = outbox::pending(&self.store, self.target.id, READ_AHEAD)
+                .await?
+                .into();
         }
         Ok(self.ahead.front())
     }
@@ -310,15 +280,8 @@ impl RelayWorker {
                 tracing::warn!(%error, retry_in = ?delay, "relay attempt failed; will retry");
                 metrics::delivery_failure(&self.destination);
                 let next_attempt_at = self.now() + delay.as_millis() as i64;
-                let query = sqlx::query(
-                    "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                )
-                .bind(attempt)
-                .bind(next_attempt_at)
-                .bind(error)
-                .bind(self.now())
-                .bind(outbox_id);
-                self.store.writer().execute(query).await?;
+                let now = self.now();
+                outbox::retry_at(&self.store, outbox_id, attempt, next_attempt_at, error, now).await?;
                 if let Some(head) = self.ahead.front_mut() {
                     head.attempts = attempt;
                     head.next_attempt_at = next_attempt_at;
@@ -425,21 +388,18 @@ impl RelayWorker {
         error: Option<&str>,
         response: Option<&str>,
     ) -> Result<(), StoreError> {
-        let now = self.now();
-        let query = sqlx::query(
-            "UPDATE outbox SET state = ?1, attempts = ?2, last_error = COALESCE(?3, last_error),
-                 last_response = ?4, updated_at = ?5, delivered_at = CASE WHEN ?1 = 'delivered' THEN ?5 END
-             WHERE id = ?6",
-        )
-        .bind(state)
-        .bind(attempts)
-        .bind(error.map(str::to_owned))
-        .bind(response.map(str::to_owned))
-        .bind(now)
-        .bind(outbox_id);
         // Waits for the commit: the next event is sent only once this one is
         // marked, so a crash can repeat at most the event in flight.
-        self.store.writer().execute(query).await
+        outbox::finish(
+            &self.store,
+            outbox_id,
+            state,
+            attempts,
+            error,
+            response,
+            self.now(),
+        )
+        .await
     }
 }
 

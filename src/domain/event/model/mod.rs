@@ -229,11 +229,6 @@ impl CadEvent {
         }
     }
 
-    /// Whether `event_type` is one of [`KNOWN_EVENT_TYPES`].
-    pub fn is_known_type(event_type: &str) -> bool {
-        KNOWN_EVENT_TYPES.contains(&event_type)
-    }
-
     /// False for `Unknown` and `Untyped`, which only carry raw data.
     pub fn is_typed(&self) -> bool {
         !matches!(self, CadEvent::Unknown { .. } | CadEvent::Untyped { .. })

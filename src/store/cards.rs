@@ -4,9 +4,9 @@
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::render::{Card, CardState};
+use super::{Store, StoreError, now_ms};
+use crate::domain::card::{Card, CardState};
 use crate::domain::embed::Embed;
-use crate::store::{Store, StoreError, now_ms};
 
 /// A card waiting to be posted or edited.
 #[derive(Debug, Clone)]
