@@ -15,16 +15,17 @@ use tokio_util::sync::CancellationToken;
 use crate::bot::{self, BotData};
 use crate::config::Config;
 use crate::control::{Control, FORWARDING_SETTING};
+use crate::delivery::discord::alerts as alert_report;
 use crate::delivery::discord::health::GatewayState;
-use crate::delivery::discord::render::{Card, Roles};
+use crate::delivery::discord::render::Roles;
 use crate::delivery::discord::rest::Rest;
 use crate::delivery::discord::routing::Routing;
-use crate::delivery::discord::sender::{Sender, Sink};
+use crate::delivery::discord::sender::Sender;
+use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
 use crate::delivery::relay::RelayWorker;
-use crate::domain::alert::{self as alerts, Alert, Alerts};
+use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
-use crate::domain::route::RouteKind;
 use crate::http::{self as listener, ListenerState};
 use crate::ingest::Ingest;
 use crate::store::Store;
@@ -188,9 +189,9 @@ impl Application {
                 self.gateway.clone(),
             )
         });
-        let sink = match &rest {
-            Some(rest) => Sink::Rest(rest.clone()),
-            None => Sink::Log,
+        let sink: Arc<dyn DiscordSink> = match &rest {
+            Some(rest) => Arc::new(rest.clone()),
+            None => Arc::new(LogSink),
         };
         tasks.spawn(
             Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
@@ -203,7 +204,7 @@ impl Application {
             };
             tasks.spawn(bot::run(discord.clone(), data, rest, stop.clone()));
         }
-        tasks.spawn(report_alerts(
+        tasks.spawn(alert_report::run(
             self.alert_rx,
             self.store.clone(),
             self.routing.clone(),
@@ -253,65 +254,6 @@ impl Application {
         while tasks.join_next().await.is_some() {}
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// Reports alerts, a summary per burst: to the Discord log channel when
-/// there is one, and always to the log.
-async fn report_alerts(
-    mut rx: tokio::sync::mpsc::Receiver<Alert>,
-    store: Store,
-    routing: Routing,
-    discord_on: bool,
-    cards_ready: Arc<tokio::sync::Notify>,
-    stop: CancellationToken,
-) {
-    /// Bad-key reports reach Discord at most this often (an attacker must
-    /// not be able to flood the log channel); they are always logged.
-    const BAD_KEY_QUIET: Duration = Duration::from_secs(600);
-    let mut last_bad_key_post: Option<tokio::time::Instant> = None;
-    let mut burst = Vec::new();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            n = rx.recv_many(&mut burst, 256) => if n == 0 { break },
-        }
-        // Let the rest of a burst arrive before summarising it.
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        while let Ok(alert) = rx.try_recv() {
-            burst.push(alert);
-        }
-        let (bad_keys, dead): (Vec<Alert>, Vec<Alert>) =
-            burst.drain(..).partition(|a| matches!(a, Alert::BadKey { .. }));
-        let mut lines = alerts::summarize(&dead);
-        let bad_key_lines = alerts::summarize(&bad_keys);
-        for line in lines.iter().chain(&bad_key_lines) {
-            tracing::warn!(alert = %line, "cadbridge alert");
-        }
-        if !bad_key_lines.is_empty() && last_bad_key_post.is_none_or(|t| t.elapsed() >= BAD_KEY_QUIET) {
-            last_bad_key_post = Some(tokio::time::Instant::now());
-            lines.extend(bad_key_lines);
-        }
-        let Some(channel) = routing
-            .channel(RouteKind::Log)
-            .filter(|_| discord_on && !lines.is_empty())
-        else {
-            continue;
-        };
-        let card = Card {
-            kind: RouteKind::Log,
-            key: None,
-            embed: alerts::embed(&lines),
-            mentions: Vec::new(),
-            state: None,
-        };
-        match crate::store::cards::queue(&store, card, channel).await {
-            Ok(()) => cards_ready.notify_one(),
-            Err(e) => tracing::error!(error = %e, "could not queue an alert for Discord"),
-        }
     }
 }
 

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::pacer::Pacer;
 use super::render::mention_content;
-use super::rest::{Rest, SendError};
+use super::rest::SendError;
+use super::sink::DiscordSink;
 use crate::delivery::retry::backoff;
 use crate::delivery::worker_loop::{self, Next};
 use crate::domain::alert::{Alert, Alerts};
@@ -36,14 +37,6 @@ const RETRY_SCHEDULE: [Duration; 6] = [
     Duration::from_secs(60),
 ];
 
-/// Where messages go.
-pub enum Sink {
-    /// Discord's REST API (or a fake, in tests).
-    Rest(Rest),
-    /// Discord is off: each message is written to the log instead.
-    Log,
-}
-
 /// What one step of the sender did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -55,13 +48,13 @@ pub enum Step {
 
 pub struct Sender {
     store: Store,
-    sink: Sink,
+    sink: Arc<dyn DiscordSink>,
     pacer: Pacer,
     alerts: Alerts,
 }
 
 impl Sender {
-    pub fn new(store: Store, sink: Sink, alerts: Alerts) -> Self {
+    pub fn new(store: Store, sink: Arc<dyn DiscordSink>, alerts: Alerts) -> Self {
         Self {
             store,
             sink,
@@ -83,9 +76,7 @@ impl Sender {
         let now_wall = now_ms();
         let now = Instant::now();
         let mut wait = Duration::from_secs(60);
-        if let Sink::Rest(rest) = &self.sink
-            && let Some(until) = rest.paused_until(now)
-        {
+        if let Some(until) = self.sink.paused_until(now) {
             // Too many refused requests: nothing goes to Discord until then.
             return Ok(Step::Wait(until.saturating_duration_since(now).min(wait)));
         }
@@ -94,7 +85,7 @@ impl Sender {
                 wait = wait.min(Duration::from_millis((head.next_attempt_at - now_wall) as u64));
                 continue;
             }
-            if let Sink::Rest(_) = self.sink {
+            if self.sink.is_discord() {
                 let pace = self.pacer.wait(head.channel_id, now);
                 if !pace.is_zero() {
                     wait = wait.min(pace);
@@ -125,25 +116,21 @@ impl Sender {
         let embeds: Vec<&Embed> = group.iter().map(|c| &c.embed).collect();
         let mentions: Vec<u64> = group.iter().flat_map(|c| c.mentions.iter().copied()).collect();
         let sent: Vec<(i64, i64)> = group.iter().map(|c| (c.id, c.version)).collect();
-        let result = match &self.sink {
-            Sink::Log => {
-                log_message(channel, None, &embeds);
-                return cards::shown(&self.store, &sent, None).await;
-            }
-            Sink::Rest(rest) => {
-                self.pacer.record(channel, Instant::now());
-                metrics::delivery_attempt(DESTINATION);
-                rest.post(channel, &message_body(&embeds, &mentions)).await
-            }
-        };
-        match result {
+        let real = self.sink.is_discord();
+        if real {
+            self.pacer.record(channel, Instant::now());
+            metrics::delivery_attempt(DESTINATION);
+        }
+        match self.sink.post(channel, &message_body(&embeds, &mentions)).await {
             Ok((message_id, exhausted)) => {
                 self.bucket(channel, exhausted);
-                tracing::debug!(channel, message_id, embeds = embeds.len(), "posted to Discord");
-                for card in group {
-                    metrics::delivery_success(DESTINATION, latency(card.updated_at));
+                if let Some(message_id) = message_id.filter(|_| real) {
+                    tracing::debug!(channel, message_id, embeds = embeds.len(), "posted to Discord");
+                    for card in group {
+                        metrics::delivery_success(DESTINATION, latency(card.updated_at));
+                    }
                 }
-                cards::shown(&self.store, &sent, Some(message_id)).await
+                cards::shown(&self.store, &sent, message_id).await
             }
             Err(e) => self.failed(channel, group[0].attempts, &sent, e).await,
         }
@@ -155,23 +142,22 @@ impl Sender {
         let embeds: Vec<&Embed> = shown.iter().map(|c| &c.embed).collect();
         let mentions: Vec<u64> = shown.iter().flat_map(|c| c.mentions.iter().copied()).collect();
         let sent: Vec<(i64, i64)> = shown.iter().map(|c| (c.id, c.version)).collect();
-        let result = match &self.sink {
-            Sink::Log => {
-                log_message(channel, Some(message_id), &embeds);
-                return cards::shown(&self.store, &sent, Some(message_id)).await;
-            }
-            Sink::Rest(rest) => {
-                self.pacer.record(channel, Instant::now());
-                metrics::delivery_attempt(DESTINATION);
-                rest.edit(channel, message_id, &message_body(&embeds, &mentions))
-                    .await
-            }
-        };
-        match result {
+        let real = self.sink.is_discord();
+        if real {
+            self.pacer.record(channel, Instant::now());
+            metrics::delivery_attempt(DESTINATION);
+        }
+        match self
+            .sink
+            .edit(channel, message_id, &message_body(&embeds, &mentions))
+            .await
+        {
             Ok(exhausted) => {
                 self.bucket(channel, exhausted);
-                tracing::debug!(channel, message_id, "edited a Discord message");
-                metrics::delivery_success(DESTINATION, latency(card.updated_at));
+                if real {
+                    tracing::debug!(channel, message_id, "edited a Discord message");
+                    metrics::delivery_success(DESTINATION, latency(card.updated_at));
+                }
                 cards::shown(&self.store, &sent, Some(message_id)).await
             }
             Err(SendError::Gone) => {
@@ -311,24 +297,4 @@ fn message_body(embeds: &[&Embed], mentions: &[u64]) -> Value {
         "embeds": embeds,
         "allowed_mentions": { "parse": [], "roles": roles.iter().map(u64::to_string).collect::<Vec<_>>() },
     })
-}
-
-fn log_message(channel: u64, message_id: Option<u64>, embeds: &[&Embed]) {
-    for embed in embeds {
-        let title = embed.title.as_deref().unwrap_or("");
-        let description = embed.description.as_deref().unwrap_or("");
-        let fields: Vec<String> = embed
-            .fields
-            .iter()
-            .map(|f| format!("{}: {}", f.name, f.value))
-            .collect();
-        match message_id {
-            None => {
-                tracing::info!(channel, %title, %description, fields = %fields.join(" | "), "Discord is off; would post")
-            }
-            Some(id) => {
-                tracing::info!(channel, message_id = id, %title, %description, fields = %fields.join(" | "), "Discord is off; would edit")
-            }
-        }
-    }
 }

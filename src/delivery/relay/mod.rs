@@ -2,8 +2,10 @@
 //! received, to each target in order, retried until it arrives.
 
 pub mod answers;
+pub mod sink;
 mod worker;
 
+pub use sink::{Attempt, HttpSink, RelaySink};
 pub use worker::{Clock, Outcome, RelayWorker};
 
 pub use crate::store::outbox::{DeadLetters, TargetStatus};

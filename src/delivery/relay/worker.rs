@@ -8,15 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use reqwest::StatusCode;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::answers::{self, ErrorStreak, StreakChange};
+use super::sink::{Attempt, HttpSink, RelaySink};
 use crate::config::ForwardConfig;
-use crate::delivery::retry::{backoff, retry_after};
+use crate::delivery::retry::backoff;
 use crate::delivery::worker_loop::{self, Next, Step};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
@@ -54,26 +53,9 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(60);
 /// The worker's clock: unix milliseconds. A test can drive it by hand.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
-/// How a single attempt ended.
-enum Attempt {
-    Delivered {
-        response: String,
-        peer: Option<IpAddr>,
-    },
-    /// `unsent`: the connection failed, the server never saw the request.
-    Retry {
-        error: String,
-        after: Option<Duration>,
-        unsent: bool,
-    },
-    Permanent {
-        error: String,
-    },
-}
-
 pub struct RelayWorker {
     store: Store,
-    client: reqwest::Client,
+    sink: Arc<dyn RelaySink>,
     target: RelayTarget,
     url: String,
     destination: String,
@@ -127,7 +109,7 @@ impl RelayWorker {
             url: target.url.clone(),
             target,
             store,
-            client,
+            sink: Arc::new(HttpSink::new(client)),
             clock: Arc::new(now_ms),
             host,
             resolved_at: None,
@@ -147,6 +129,13 @@ impl RelayWorker {
         tracing::info!(target_url = %url, "relay worker started");
         worker_loop::run(self, wake, stop).await;
         tracing::info!(target_url = %url, "relay worker stopped");
+    }
+
+    /// Sends through `sink` instead of HTTP (tests put a recording or a
+    /// failing sink in place).
+    pub fn with_sink(mut self, sink: Arc<dyn RelaySink>) -> Self {
+        self.sink = sink;
+        self
     }
 
     /// Uses `clock` instead of the system clock (tests drive retries by hand).
@@ -258,7 +247,7 @@ impl RelayWorker {
         // Before sending: the game server may forward it straight back
         // before it answers us.
         self.echo.relayed(self.target.id, &body);
-        match self.send(body.clone()).await {
+        match self.sink.send(&self.url, body.clone(), self.config.timeout).await {
             Attempt::Delivered { response, peer } => {
                 if let Some(peer) = peer {
                     self.echo.add_address(self.target.id, peer);
@@ -323,63 +312,6 @@ impl RelayWorker {
         }
     }
 
-    async fn send(&self, body: Bytes) -> Attempt {
-        let sent = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .timeout(self.config.timeout)
-            .body(body)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => {
-                return Attempt::Retry {
-                    error: "timed out".into(),
-                    after: None,
-                    unsent: false,
-                };
-            }
-            Err(e) => {
-                return Attempt::Retry {
-                    error: format!("connection failed: {}", without_url(&e)),
-                    after: None,
-                    unsent: e.is_connect(),
-                };
-            }
-        };
-        let status = response.status();
-        let peer = response.remote_addr().map(|a| a.ip());
-        let after = retry_after(
-            response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()),
-        );
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(200).collect();
-        if status.is_success() {
-            Attempt::Delivered { response: text, peer }
-        } else if status == StatusCode::TOO_MANY_REQUESTS {
-            Attempt::Retry {
-                error: format!("HTTP {status}"),
-                after,
-                unsent: false,
-            }
-        } else if status.is_server_error() {
-            Attempt::Retry {
-                error: format!("HTTP {status}"),
-                after: None,
-                unsent: false,
-            }
-        } else {
-            Attempt::Permanent {
-                error: format!("HTTP {status}: {text}"),
-            }
-        }
-    }
-
     async fn finish(
         &self,
         outbox_id: i64,
@@ -417,13 +349,4 @@ impl Step for RelayWorker {
             }
         }
     }
-}
-
-/// reqwest's error text without the URL (which may carry credentials).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut e = e.to_string();
-    if let Some(i) = e.find(" for url") {
-        e.truncate(i);
-    }
-    e
 }
