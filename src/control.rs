@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Secret;
 use crate::delivery::discord::routing::Routing;
+use crate::domain::ids::ChannelId;
 use crate::domain::now_ms;
 use crate::domain::route::RouteKind;
 use crate::ingest::{Accepted, Ingest, IngestError};
@@ -66,7 +67,7 @@ impl Control {
     }
 
     /// Each kind of event and its channel, if it has one.
-    pub fn routes(&self) -> Vec<(RouteKind, Option<u64>)> {
+    pub fn routes(&self) -> Vec<(RouteKind, Option<ChannelId>)> {
         self.routing.all()
     }
 

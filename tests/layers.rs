@@ -13,17 +13,35 @@ use std::path::{Path, PathBuf};
 /// crate root and `main.rs` wire everything and may import anything.
 const LAYERS: &[(&str, &[&str])] = &[
     ("domain", &[]),
-    ("config", &["domain"]),
-    ("telemetry", &["domain", "config"]),
-    ("store", &["domain", "config", "telemetry"]),
-    ("ingest", &["domain", "config", "telemetry", "store"]),
-    ("http", &["domain", "config", "telemetry", "store", "ingest"]),
-    ("delivery", &["domain", "config", "telemetry", "store"]),
+    // Pure feature models written as top-level folders (the duty board and
+    // shifts, `src/duty/`) belong to the domain layer: they import only the
+    // domain, and every layer above may import them.
+    ("duty", &["domain"]),
+    ("config", &["domain", "duty"]),
+    ("telemetry", &["domain", "duty", "config"]),
+    ("store", &["domain", "duty", "config", "telemetry"]),
+    ("ingest", &["domain", "duty", "config", "telemetry", "store"]),
+    (
+        "http",
+        &["domain", "duty", "config", "telemetry", "store", "ingest"],
+    ),
+    ("delivery", &["domain", "duty", "config", "telemetry", "store"]),
     (
         "control",
-        &["domain", "config", "telemetry", "store", "ingest", "delivery"],
+        &[
+            "domain",
+            "duty",
+            "config",
+            "telemetry",
+            "store",
+            "ingest",
+            "delivery",
+        ],
     ),
-    ("bot", &["domain", "config", "telemetry", "delivery", "control"]),
+    (
+        "bot",
+        &["domain", "duty", "config", "telemetry", "delivery", "control"],
+    ),
 ];
 
 /// Modules that may import any other.

@@ -21,6 +21,7 @@ use cadbridge::domain::alert::{Alert, Alerts};
 use cadbridge::domain::card::Card;
 use cadbridge::domain::echo::EchoFilter;
 use cadbridge::domain::embed::Embed;
+use cadbridge::domain::ids::{ChannelId, MessageId};
 use cadbridge::domain::route::RouteKind;
 use cadbridge::store::destinations::{self, RelayTarget};
 use cadbridge::store::{Destination, NewEvent, Store, cards, now_ms, outbox};
@@ -256,24 +257,33 @@ impl DiscordSink for RecordingDiscord {
         false
     }
 
-    fn post<'a>(&'a self, channel: u64, body: &'a Value) -> SinkFuture<'a, (Option<u64>, Exhausted)> {
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
         let mut calls = self.calls.lock().unwrap();
         calls.push(Call::Post {
-            channel,
+            channel: channel.get(),
             titles: titles(body),
         });
         let id = 1000 + calls.len() as u64 - 1;
         let answer = match &self.failure {
             Some(e) => Err(e.clone()),
-            None => Ok((Some(id), None)),
+            None => Ok((Some(MessageId(id)), None)),
         };
         Box::pin(async move { answer })
     }
 
-    fn edit<'a>(&'a self, channel: u64, message: u64, body: &'a Value) -> SinkFuture<'a, Exhausted> {
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted> {
         self.calls.lock().unwrap().push(Call::Edit {
-            channel,
-            message,
+            channel: channel.get(),
+            message: message.get(),
             titles: titles(body),
         });
         let answer = match &self.failure {
@@ -313,13 +323,15 @@ async fn the_sender_packs_a_backlog_and_edits_keyed_cards_through_a_recording_si
     let sink = Arc::new(RecordingDiscord::default());
     let mut sender = Sender::new(store.clone(), sink.clone(), Alerts::channel().0);
     for title in ["a", "b", "c"] {
-        cards::queue(&store, card(None, title), 42).await.unwrap();
+        cards::queue(&store, card(None, title), ChannelId(42))
+            .await
+            .unwrap();
     }
-    cards::queue(&store, card(Some("dispatch:7"), "call 7"), 43)
+    cards::queue(&store, card(Some("dispatch:7"), "call 7"), ChannelId(43))
         .await
         .unwrap();
     assert_eq!(drain(&mut sender).await, 2);
-    cards::queue(&store, card(Some("dispatch:7"), "call 7, closed"), 43)
+    cards::queue(&store, card(Some("dispatch:7"), "call 7, closed"), ChannelId(43))
         .await
         .unwrap();
     assert_eq!(drain(&mut sender).await, 1);
@@ -356,7 +368,9 @@ async fn a_failing_sink_leaves_a_card_waiting_for_its_retry_or_dead_letters_it()
         ..RecordingDiscord::default()
     });
     let mut sender = Sender::new(retrying.clone(), sink.clone(), Alerts::channel().0);
-    cards::queue(&retrying, card(None, "a"), 42).await.unwrap();
+    cards::queue(&retrying, card(None, "a"), ChannelId(42))
+        .await
+        .unwrap();
 
     assert_eq!(sender.send_next().await.unwrap(), Step::Worked);
     let Step::Wait(wait) = sender.send_next().await.unwrap() else {
@@ -379,7 +393,9 @@ async fn a_failing_sink_leaves_a_card_waiting_for_its_retry_or_dead_letters_it()
     });
     let (alerts, mut alert_rx) = Alerts::channel();
     let mut sender = Sender::new(store2.clone(), refusing.clone(), alerts);
-    cards::queue(&store2, card(None, "b"), 42).await.unwrap();
+    cards::queue(&store2, card(None, "b"), ChannelId(42))
+        .await
+        .unwrap();
     assert_eq!(drain(&mut sender).await, 1);
     assert_eq!(refusing.calls.lock().unwrap().len(), 1);
     assert!(cards::channel_heads(&store2).await.unwrap().is_empty());

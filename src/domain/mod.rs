@@ -2,8 +2,9 @@
 //! events are shown (route kinds, cards' embeds), the unit roster, alerts,
 //! the echo filter, and the health trait the HTTP layer reads.
 //!
-//! Pure feature models (the duty board and shifts, say) live here too, each
-//! in a module of its own.
+//! Pure feature models (the duty board and shifts) belong to this layer
+//! too: `src/duty/` sits beside it as a top-level module of the same layer
+//! (`pub mod duty;` in `lib.rs`), importing only `domain`.
 
 pub mod alert;
 pub mod card;
@@ -11,6 +12,7 @@ pub mod echo;
 pub mod embed;
 pub mod event;
 pub mod health;
+pub mod ids;
 pub mod roster;
 pub mod route;
 

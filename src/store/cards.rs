@@ -7,13 +7,14 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{Store, StoreError, now_ms};
 use crate::domain::card::{Card, CardState};
 use crate::domain::embed::Embed;
+use crate::domain::ids::{ChannelId, MessageId};
 
 /// A card waiting to be posted or edited.
 #[derive(Debug, Clone)]
 pub struct DirtyCard {
     pub id: i64,
-    pub channel_id: u64,
-    pub message_id: Option<u64>,
+    pub channel_id: ChannelId,
+    pub message_id: Option<MessageId>,
     pub version: i64,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -43,7 +44,11 @@ pub async fn load_state(store: &Store, key: &str) -> Result<Option<CardState>, S
 
 /// Stores a card: a keyed one replaces what its message should show (and is
 /// edited in place once posted); a one-off is queued as a new message.
-pub async fn upsert(conn: &mut SqliteConnection, card: &Card, channel_id: u64) -> Result<(), sqlx::Error> {
+pub async fn upsert(
+    conn: &mut SqliteConnection,
+    card: &Card,
+    channel_id: ChannelId,
+) -> Result<(), sqlx::Error> {
     let (embed, mentions, state) = stored_columns(card);
     sqlx::query(
         "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, state, updated_at)
@@ -57,7 +62,7 @@ pub async fn upsert(conn: &mut SqliteConnection, card: &Card, channel_id: u64) -
              updated_at = excluded.updated_at",
     )
     .bind(card.key.as_deref())
-    .bind(channel_id as i64)
+    .bind(channel_id.to_db())
     .bind(embed)
     .bind(mentions)
     .bind(state)
@@ -73,8 +78,8 @@ const INSERT_CHUNK: usize = 200;
 /// Stores cards in order: runs of one-off cards as multi-row inserts (one
 /// statement, not one each), keyed cards one by one, so card ids, and with
 /// them the posting order, follow the order the cards were rendered in.
-pub async fn upsert_all(conn: &mut SqliteConnection, cards: &[(Card, u64)]) -> Result<(), sqlx::Error> {
-    let mut run: Vec<&(Card, u64)> = Vec::new();
+pub async fn upsert_all(conn: &mut SqliteConnection, cards: &[(Card, ChannelId)]) -> Result<(), sqlx::Error> {
+    let mut run: Vec<&(Card, ChannelId)> = Vec::new();
     for entry in cards {
         if entry.0.key.is_none() {
             run.push(entry);
@@ -91,7 +96,10 @@ pub async fn upsert_all(conn: &mut SqliteConnection, cards: &[(Card, u64)]) -> R
     insert_one_offs(conn, &run).await
 }
 
-async fn insert_one_offs(conn: &mut SqliteConnection, cards: &[&(Card, u64)]) -> Result<(), sqlx::Error> {
+async fn insert_one_offs(
+    conn: &mut SqliteConnection,
+    cards: &[&(Card, ChannelId)],
+) -> Result<(), sqlx::Error> {
     if cards.is_empty() {
         return Ok(());
     }
@@ -100,7 +108,7 @@ async fn insert_one_offs(conn: &mut SqliteConnection, cards: &[&(Card, u64)]) ->
         QueryBuilder::new("INSERT INTO discord_cards (channel_id, embed, mentions, state, updated_at) ");
     query.push_values(cards, |mut row, (card, channel_id)| {
         let (embed, mentions, state) = stored_columns(card);
-        row.push_bind(*channel_id as i64)
+        row.push_bind(channel_id.to_db())
             .push_bind(embed)
             .push_bind(mentions)
             .push_bind(state)
@@ -119,7 +127,7 @@ fn stored_columns(card: &Card) -> (String, String, Option<String>) {
 }
 
 /// Stores one card on its own (an alert for the log channel).
-pub async fn queue(store: &Store, card: Card, channel_id: u64) -> Result<(), StoreError> {
+pub async fn queue(store: &Store, card: Card, channel_id: ChannelId) -> Result<(), StoreError> {
     store
         .writer()
         .write(move |conn| Box::pin(async move { upsert(conn, &card, channel_id).await }))
@@ -159,7 +167,7 @@ pub async fn channel_heads(store: &Store) -> Result<Vec<DirtyCard>, StoreError> 
 /// The oldest cards one channel does not show yet, in posting order.
 pub async fn dirty_in_channel(
     store: &Store,
-    channel_id: u64,
+    channel_id: ChannelId,
     limit: i64,
 ) -> Result<Vec<DirtyCard>, StoreError> {
     let rows = sqlx::query(concat!(
@@ -168,7 +176,7 @@ pub async fn dirty_in_channel(
         " FROM discord_cards
          WHERE dirty = 1 AND failed = 0 AND channel_id = ? ORDER BY id LIMIT ?"
     ))
-    .bind(channel_id as i64)
+    .bind(channel_id.to_db())
     .bind(limit)
     .fetch_all(store.pool())
     .await?;
@@ -178,8 +186,8 @@ pub async fn dirty_in_channel(
 fn dirty_card(r: &SqliteRow) -> DirtyCard {
     DirtyCard {
         id: r.get(0),
-        channel_id: r.get::<i64, _>(1) as u64,
-        message_id: r.get::<Option<i64>, _>(2).map(|m| m as u64),
+        channel_id: ChannelId::from_db(r.get(1)),
+        message_id: r.get::<Option<i64>, _>(2).map(MessageId::from_db),
         version: r.get(3),
         attempts: r.get(4),
         next_attempt_at: r.get(5),
@@ -190,11 +198,11 @@ fn dirty_card(r: &SqliteRow) -> DirtyCard {
 }
 
 /// Every card shown in one message, in embed order.
-pub async fn in_message(store: &Store, message_id: u64) -> Result<Vec<ShownCard>, StoreError> {
+pub async fn in_message(store: &Store, message_id: MessageId) -> Result<Vec<ShownCard>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, version, embed, mentions FROM discord_cards WHERE message_id = ? ORDER BY position, id",
     )
-    .bind(message_id as i64)
+    .bind(message_id.to_db())
     .fetch_all(store.pool())
     .await?;
     Ok(rows
@@ -211,7 +219,11 @@ pub async fn in_message(store: &Store, message_id: u64) -> Result<Vec<ShownCard>
 /// Records that Discord shows these cards (id, version sent) in `message_id`
 /// (None: Discord is off and they were only logged). A card changed since it
 /// was sent stays dirty and is edited next.
-pub async fn shown(store: &Store, cards: &[(i64, i64)], message_id: Option<u64>) -> Result<(), StoreError> {
+pub async fn shown(
+    store: &Store,
+    cards: &[(i64, i64)],
+    message_id: Option<MessageId>,
+) -> Result<(), StoreError> {
     let cards = cards.to_vec();
     let now = now_ms();
     store
@@ -227,7 +239,7 @@ pub async fn shown(store: &Store, cards: &[(i64, i64)], message_id: Option<u64>)
                              attempts = 0, next_attempt_at = 0, last_error = NULL, updated_at = ?4
                          WHERE id = ?5",
                     )
-                    .bind(message_id.map(|m| m as i64))
+                    .bind(message_id.map(MessageId::to_db))
                     .bind(position as i64)
                     .bind(version)
                     .bind(now)
@@ -298,10 +310,10 @@ async fn update_each(
 }
 
 /// The message is gone (deleted in Discord): its cards are posted afresh.
-pub async fn message_gone(store: &Store, message_id: u64) -> Result<(), StoreError> {
+pub async fn message_gone(store: &Store, message_id: MessageId) -> Result<(), StoreError> {
     let query = sqlx::query(
         "UPDATE discord_cards SET message_id = NULL, position = 0, dirty = 1 WHERE message_id = ?",
     )
-    .bind(message_id as i64);
+    .bind(message_id.to_db());
     store.writer().execute(query).await
 }

@@ -10,6 +10,7 @@ use super::destinations::DISCORD_ID;
 use super::{Store, StoreError};
 use crate::domain::card::Card;
 use crate::domain::event::Unit;
+use crate::domain::ids::ChannelId;
 
 /// Every stored unit that still parses, with when it was last seen.
 pub async fn load(store: &Store) -> Result<Vec<(Unit, i64)>, StoreError> {
@@ -49,7 +50,7 @@ pub async fn pending_render(store: &Store, limit: i64) -> Result<Vec<(i64, i64, 
 /// rows as done, all in the writer's transaction.
 pub async fn commit_rendered(
     conn: &mut SqliteConnection,
-    cards: Vec<(Card, u64)>,
+    cards: Vec<(Card, ChannelId)>,
     units: HashMap<i64, Option<Unit>>,
     seen: Vec<i64>,
     now: i64,

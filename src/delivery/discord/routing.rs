@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use crate::domain::ids::ChannelId;
 use crate::domain::route::RouteKind;
 use crate::store::{Store, StoreError};
 
@@ -37,16 +38,17 @@ impl Routing {
     }
 
     /// The channel for a kind; panic alerts fall back to the units channel.
-    pub fn channel(&self, kind: RouteKind) -> Option<u64> {
+    pub fn channel(&self, kind: RouteKind) -> Option<ChannelId> {
         let channels = self.channels.read().unwrap_or_else(|p| p.into_inner());
         channels
             .get(&kind)
             .copied()
             .or_else(|| (kind == RouteKind::Panic).then(|| channels.get(&RouteKind::Units).copied())?)
+            .map(ChannelId)
     }
 
     /// Every kind and its effective channel.
-    pub fn all(&self) -> Vec<(RouteKind, Option<u64>)> {
+    pub fn all(&self) -> Vec<(RouteKind, Option<ChannelId>)> {
         RouteKind::ALL.into_iter().map(|k| (k, self.channel(k))).collect()
     }
 
@@ -80,9 +82,9 @@ mod tests {
     #[test]
     fn panic_falls_back_to_the_units_channel() {
         let routing = Routing::fixed(HashMap::from([(RouteKind::Units, 5)]));
-        assert_eq!(routing.channel(RouteKind::Panic), Some(5));
+        assert_eq!(routing.channel(RouteKind::Panic), Some(ChannelId(5)));
         assert_eq!(routing.channel(RouteKind::Emergency911), None);
         let routing = Routing::fixed(HashMap::from([(RouteKind::Units, 5), (RouteKind::Panic, 6)]));
-        assert_eq!(routing.channel(RouteKind::Panic), Some(6));
+        assert_eq!(routing.channel(RouteKind::Panic), Some(ChannelId(6)));
     }
 }

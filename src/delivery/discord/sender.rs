@@ -20,6 +20,7 @@ use crate::delivery::retry::backoff;
 use crate::delivery::worker_loop::{self, Next};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::embed::{EMBED_TOTAL_MAX, EMBEDS_PER_MESSAGE, Embed};
+use crate::domain::ids::{ChannelId, MessageId};
 use crate::store::cards::{self, DirtyCard};
 use crate::store::{Store, StoreError, now_ms};
 use crate::telemetry::metrics;
@@ -86,7 +87,7 @@ impl Sender {
                 continue;
             }
             if self.sink.is_discord() {
-                let pace = self.pacer.wait(head.channel_id, now);
+                let pace = self.pacer.wait(head.channel_id.get(), now);
                 if !pace.is_zero() {
                     wait = wait.min(pace);
                     continue;
@@ -118,14 +119,19 @@ impl Sender {
         let sent: Vec<(i64, i64)> = group.iter().map(|c| (c.id, c.version)).collect();
         let real = self.sink.is_discord();
         if real {
-            self.pacer.record(channel, Instant::now());
+            self.pacer.record(channel.get(), Instant::now());
             metrics::delivery_attempt(DESTINATION);
         }
         match self.sink.post(channel, &message_body(&embeds, &mentions)).await {
             Ok((message_id, exhausted)) => {
                 self.bucket(channel, exhausted);
                 if let Some(message_id) = message_id.filter(|_| real) {
-                    tracing::debug!(channel, message_id, embeds = embeds.len(), "posted to Discord");
+                    tracing::debug!(
+                        channel = channel.get(),
+                        message_id = message_id.get(),
+                        embeds = embeds.len(),
+                        "posted to Discord"
+                    );
                     for card in group {
                         metrics::delivery_success(DESTINATION, latency(card.updated_at));
                     }
@@ -136,7 +142,7 @@ impl Sender {
         }
     }
 
-    async fn edit(&mut self, card: &DirtyCard, message_id: u64) -> Result<(), StoreError> {
+    async fn edit(&mut self, card: &DirtyCard, message_id: MessageId) -> Result<(), StoreError> {
         let channel = card.channel_id;
         let shown = cards::in_message(&self.store, message_id).await?;
         let embeds: Vec<&Embed> = shown.iter().map(|c| &c.embed).collect();
@@ -144,7 +150,7 @@ impl Sender {
         let sent: Vec<(i64, i64)> = shown.iter().map(|c| (c.id, c.version)).collect();
         let real = self.sink.is_discord();
         if real {
-            self.pacer.record(channel, Instant::now());
+            self.pacer.record(channel.get(), Instant::now());
             metrics::delivery_attempt(DESTINATION);
         }
         match self
@@ -155,15 +161,19 @@ impl Sender {
             Ok(exhausted) => {
                 self.bucket(channel, exhausted);
                 if real {
-                    tracing::debug!(channel, message_id, "edited a Discord message");
+                    tracing::debug!(
+                        channel = channel.get(),
+                        message_id = message_id.get(),
+                        "edited a Discord message"
+                    );
                     metrics::delivery_success(DESTINATION, latency(card.updated_at));
                 }
                 cards::shown(&self.store, &sent, Some(message_id)).await
             }
             Err(SendError::Gone) => {
                 tracing::warn!(
-                    channel,
-                    message_id,
+                    channel = channel.get(),
+                    message_id = message_id.get(),
                     "message was deleted in Discord; posting it again"
                 );
                 cards::message_gone(&self.store, message_id).await
@@ -177,7 +187,7 @@ impl Sender {
 
     async fn failed(
         &mut self,
-        channel: u64,
+        channel: ChannelId,
         attempts: i64,
         cards_sent: &[(i64, i64)],
         error: SendError,
@@ -193,21 +203,25 @@ impl Sender {
                 let until = Instant::now() + retry_after;
                 if global {
                     tracing::warn!(
-                        channel,
+                        channel = channel.get(),
                         ?retry_after,
                         "Discord global rate limit; holding every channel"
                     );
                     self.pacer.hold_all(until);
                 } else {
-                    tracing::warn!(channel, ?retry_after, "Discord rate limit; holding the channel");
-                    self.pacer.hold(channel, until);
+                    tracing::warn!(
+                        channel = channel.get(),
+                        ?retry_after,
+                        "Discord rate limit; holding the channel"
+                    );
+                    self.pacer.hold(channel.get(), until);
                 }
                 cards::retry_later(&self.store, &ids, retry_after.as_millis() as i64, "rate limited").await
             }
             SendError::Paused { .. } => Ok(()),
             SendError::Retryable(reason) => {
                 let delay = backoff(&RETRY_SCHEDULE, attempts as u32 + 1);
-                tracing::warn!(channel, %reason, retry_in = ?delay, "Discord did not take a message; will retry");
+                tracing::warn!(channel = channel.get(), %reason, retry_in = ?delay, "Discord did not take a message; will retry");
                 cards::retry_later(&self.store, &ids, delay.as_millis() as i64, &reason).await
             }
             SendError::Gone | SendError::Permanent(_) => {
@@ -215,7 +229,7 @@ impl Sender {
                     SendError::Permanent(reason) => reason,
                     _ => "unknown message".to_string(),
                 };
-                tracing::error!(channel, %reason, "Discord refused a message for good");
+                tracing::error!(channel = channel.get(), %reason, "Discord refused a message for good");
                 metrics::dead_letter(DESTINATION);
                 for id in &ids {
                     self.alerts.raise(Alert::DeadLetter {
@@ -233,14 +247,14 @@ impl Sender {
 
 impl Sender {
     /// The answer said the channel's bucket is empty: hold it until it resets.
-    fn bucket(&mut self, channel: u64, exhausted: Option<Duration>) {
+    fn bucket(&mut self, channel: ChannelId, exhausted: Option<Duration>) {
         if let Some(reset_after) = exhausted {
             tracing::debug!(
-                channel,
+                channel = channel.get(),
                 ?reset_after,
                 "Discord rate-limit bucket empty; holding the channel"
             );
-            self.pacer.hold(channel, Instant::now() + reset_after);
+            self.pacer.hold(channel.get(), Instant::now() + reset_after);
         }
     }
 }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::rest::{Exhausted, Rest, SendError};
 use crate::domain::embed::Embed;
+use crate::domain::ids::{ChannelId, MessageId};
 
 /// A boxed future, so a sink can be held as `dyn DiscordSink`.
 pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SendError>> + Send + 'a>>;
@@ -30,10 +31,19 @@ pub trait DiscordSink: Send + Sync {
     /// Posts a message (`body`: content, embeds, allowed mentions); returns
     /// its id (None when there is no message to edit later) and what the
     /// answer said about the channel's rate-limit bucket.
-    fn post<'a>(&'a self, channel: u64, body: &'a Value) -> SinkFuture<'a, (Option<u64>, Exhausted)>;
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)>;
 
     /// Replaces a posted message's content and embeds.
-    fn edit<'a>(&'a self, channel: u64, message: u64, body: &'a Value) -> SinkFuture<'a, Exhausted>;
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted>;
 }
 
 impl DiscordSink for Rest {
@@ -41,15 +51,24 @@ impl DiscordSink for Rest {
         Rest::paused_until(self, now)
     }
 
-    fn post<'a>(&'a self, channel: u64, body: &'a Value) -> SinkFuture<'a, (Option<u64>, Exhausted)> {
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
         Box::pin(async move {
-            let (id, exhausted) = Rest::post(self, channel, body).await?;
-            Ok((Some(id), exhausted))
+            let (id, exhausted) = Rest::post(self, channel.get(), body).await?;
+            Ok((Some(MessageId(id)), exhausted))
         })
     }
 
-    fn edit<'a>(&'a self, channel: u64, message: u64, body: &'a Value) -> SinkFuture<'a, Exhausted> {
-        Box::pin(Rest::edit(self, channel, message, body))
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted> {
+        Box::pin(Rest::edit(self, channel.get(), message.get(), body))
     }
 }
 
@@ -61,13 +80,22 @@ impl DiscordSink for LogSink {
         false
     }
 
-    fn post<'a>(&'a self, channel: u64, body: &'a Value) -> SinkFuture<'a, (Option<u64>, Exhausted)> {
-        log_message(channel, None, &embeds_of(body));
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
+        log_message(channel.get(), None, &embeds_of(body));
         Box::pin(async { Ok((None, None)) })
     }
 
-    fn edit<'a>(&'a self, channel: u64, message: u64, body: &'a Value) -> SinkFuture<'a, Exhausted> {
-        log_message(channel, Some(message), &embeds_of(body));
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted> {
+        log_message(channel.get(), Some(message.get()), &embeds_of(body));
         Box::pin(async { Ok(None) })
     }
 }

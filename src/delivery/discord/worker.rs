@@ -19,6 +19,7 @@ use super::render::{self, CardState, Roles};
 use super::routing::Routing;
 use crate::delivery::worker_loop::{self, Next, Step};
 use crate::domain::event::{Envelope, Unit};
+use crate::domain::ids::ChannelId;
 use crate::domain::roster::Roster;
 use crate::store::{Store, StoreError, now_ms};
 use crate::store::{cards, units};
@@ -130,7 +131,7 @@ impl RenderWorker {
                 }
                 let channel = match self.routing.channel(card.kind) {
                     Some(c) => c,
-                    None if !self.discord_on => 0,
+                    None if !self.discord_on => ChannelId(0),
                     None => continue,
                 };
                 out.push((card, channel));
