@@ -83,7 +83,7 @@ pub mod metrics {
     }
 
     /// Counts a game server's answer to a delivered event; `answer` is one
-    /// of a bounded set (see `relay::answers::label`).
+    /// of a bounded set (see `delivery::relay::answers::label`).
     pub fn relay_answer(destination: &str, answer: &'static str) {
         metrics::counter!("cadbridge_relay_answers_total", "destination" => destination.to_string(), "answer" => answer)
             .increment(1);
@@ -95,7 +95,7 @@ pub mod metrics {
     }
 
     /// The text a scrape returns, with the gauges set from `depths` (the
-    /// store's [`queue_depths`](crate::store) read fresh) at `now`.
+    /// store's `store::gauges::queue_depths` read fresh) at `now`.
     pub fn scrape(
         depths: std::collections::HashMap<String, (i64, Option<i64>)>,
         now: i64,

@@ -1,5 +1,5 @@
 //! The serenity client and the poise framework: gateway connection (through
-//! the [`gateway`](gateway) gate), slash command registration, and the
+//! the [`gateway`] gate), slash command registration, and the
 //! Discord state `/status` and `/readyz` show.
 
 use std::time::{Duration, Instant};
