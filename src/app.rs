@@ -12,19 +12,22 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::alerts::{self, Alert, Alerts};
+use crate::bot::{self, BotData};
 use crate::config::Config;
-use crate::config::RouteKind;
 use crate::control::{Control, FORWARDING_SETTING};
-use crate::discord::bot::{self, BotData, GatewayState};
-use crate::discord::render::{Card, Roles};
-use crate::discord::rest::Rest;
-use crate::discord::routing::Routing;
-use crate::discord::sender::{Sender, Sink};
-use crate::discord::worker::RenderWorker;
+use crate::delivery::discord::alerts as alert_report;
+use crate::delivery::discord::health::GatewayState;
+use crate::delivery::discord::render::Roles;
+use crate::delivery::discord::rest::Rest;
+use crate::delivery::discord::routing::Routing;
+use crate::delivery::discord::sender::Sender;
+use crate::delivery::discord::sink::{DiscordSink, LogSink};
+use crate::delivery::discord::worker::RenderWorker;
+use crate::delivery::relay::RelayWorker;
+use crate::domain::alert::{Alert, Alerts};
+use crate::domain::echo::EchoFilter;
+use crate::http::{self as listener, ListenerState};
 use crate::ingest::Ingest;
-use crate::listener::{self, ListenerState};
-use crate::relay::{EchoFilter, RelayWorker};
 use crate::store::Store;
 use crate::store::destinations::{self, RelayTarget};
 
@@ -77,7 +80,6 @@ impl Application {
         let ingest = Arc::new(Ingest::new(
             config.api_key.clone(),
             store.writer().clone(),
-            true,
             relay_targets.iter().map(|t| t.id).collect(),
             forwarding.clone(),
             echo.clone(),
@@ -112,8 +114,10 @@ impl Application {
         Control::new(
             self.store.clone(),
             self.forwarding.clone(),
-            self.ingest.wake.clone(),
             self.relay_targets.clone(),
+            self.routing.clone(),
+            self.ingest.clone(),
+            self.config.api_key.clone(),
         )
     }
 
@@ -178,16 +182,16 @@ impl Application {
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
-                Arc::new(bot::http(discord)),
+                Arc::new(crate::delivery::discord::rest::http(discord)),
                 discord.request_timeout,
                 discord.invalid_request_limit,
                 alerts.clone(),
                 self.gateway.clone(),
             )
         });
-        let sink = match &rest {
-            Some(rest) => Sink::Rest(rest.clone()),
-            None => Sink::Log,
+        let sink: Arc<dyn DiscordSink> = match &rest {
+            Some(rest) => Arc::new(rest.clone()),
+            None => Arc::new(LogSink),
         };
         tasks.spawn(
             Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
@@ -195,16 +199,12 @@ impl Application {
         if let Some(rest) = rest {
             let data = BotData {
                 control: self.control(),
-                routing: self.routing.clone(),
-                store: self.store.clone(),
-                ingest: self.ingest.clone(),
-                api_key: self.config.api_key.clone(),
                 started: std::time::Instant::now(),
                 gateway: self.gateway.clone(),
             };
             tasks.spawn(bot::run(discord.clone(), data, rest, stop.clone()));
         }
-        tasks.spawn(report_alerts(
+        tasks.spawn(alert_report::run(
             self.alert_rx,
             self.store.clone(),
             self.routing.clone(),
@@ -224,7 +224,7 @@ impl Application {
         let state = ListenerState {
             ingest: self.ingest.clone(),
             store: self.store.clone(),
-            gateway: self.gateway.clone(),
+            gateway: Arc::new(self.gateway.clone()),
             discord_on: discord.enabled(),
             destinations: Arc::new(destinations),
         };
@@ -254,65 +254,6 @@ impl Application {
         while tasks.join_next().await.is_some() {}
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// Reports alerts, a summary per burst: to the Discord log channel when
-/// there is one, and always to the log.
-async fn report_alerts(
-    mut rx: tokio::sync::mpsc::Receiver<Alert>,
-    store: Store,
-    routing: Routing,
-    discord_on: bool,
-    cards_ready: Arc<tokio::sync::Notify>,
-    stop: CancellationToken,
-) {
-    /// Bad-key reports reach Discord at most this often (an attacker must
-    /// not be able to flood the log channel); they are always logged.
-    const BAD_KEY_QUIET: Duration = Duration::from_secs(600);
-    let mut last_bad_key_post: Option<tokio::time::Instant> = None;
-    let mut burst = Vec::new();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            n = rx.recv_many(&mut burst, 256) => if n == 0 { break },
-        }
-        // Let the rest of a burst arrive before summarising it.
-        tokio::select! {
-            _ = stop.cancelled() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-        while let Ok(alert) = rx.try_recv() {
-            burst.push(alert);
-        }
-        let (bad_keys, dead): (Vec<Alert>, Vec<Alert>) =
-            burst.drain(..).partition(|a| matches!(a, Alert::BadKey { .. }));
-        let mut lines = alerts::summarize(&dead);
-        let bad_key_lines = alerts::summarize(&bad_keys);
-        for line in lines.iter().chain(&bad_key_lines) {
-            tracing::warn!(alert = %line, "cadbridge alert");
-        }
-        if !bad_key_lines.is_empty() && last_bad_key_post.is_none_or(|t| t.elapsed() >= BAD_KEY_QUIET) {
-            last_bad_key_post = Some(tokio::time::Instant::now());
-            lines.extend(bad_key_lines);
-        }
-        let Some(channel) = routing
-            .channel(RouteKind::Log)
-            .filter(|_| discord_on && !lines.is_empty())
-        else {
-            continue;
-        };
-        let card = Card {
-            kind: RouteKind::Log,
-            key: None,
-            embed: alerts::embed(&lines),
-            mentions: Vec::new(),
-            state: None,
-        };
-        match crate::discord::cards::queue(&store, card, channel).await {
-            Ok(()) => cards_ready.notify_one(),
-            Err(e) => tracing::error!(error = %e, "could not queue an alert for Discord"),
-        }
     }
 }
 

@@ -155,7 +155,7 @@ pub fn check() -> anyhow::Result<()> {
 
 /// A human summary of the effective configuration; never shows a secret.
 pub fn describe(config: &Config) -> String {
-    use crate::config::RouteKind;
+    use crate::domain::route::RouteKind;
     use std::fmt::Write;
     let mut out = String::new();
     let set = |b: bool| if b { "set" } else { "not set" };

@@ -1,15 +1,20 @@
 //! The operator's levers, shared by the slash commands and the tests: the
-//! relay switch and the dead-letter queue. Every change is stored first and
-//! then wakes the delivery workers.
+//! relay switch, the dead-letter queue, the channel routes, the day's
+//! numbers and the test call. Every change is stored first and then wakes
+//! the delivery workers. The bot talks to cadbridge through this alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::Notify;
-
-use crate::relay::{self, DeadLetters, TargetStatus};
+use crate::config::Secret;
+use crate::delivery::discord::routing::Routing;
+use crate::domain::ids::ChannelId;
+use crate::domain::now_ms;
+use crate::domain::route::RouteKind;
+use crate::ingest::{Accepted, Ingest, IngestError};
 use crate::store::destinations::RelayTarget;
-use crate::store::{Setting, Store, StoreError};
+use crate::store::outbox::{self, DeadLetters, TargetStatus};
+use crate::store::{Setting, Stats, Store, StoreError};
 
 /// The settings key of the relay switch.
 pub const FORWARDING_SETTING: &str = "forwarding";
@@ -27,22 +32,70 @@ pub struct ForwardingStatus {
 pub struct Control {
     store: Store,
     forwarding: Arc<AtomicBool>,
-    wake: Arc<Notify>,
     relay_targets: Vec<RelayTarget>,
+    routing: Routing,
+    ingest: Arc<Ingest>,
+    api_key: Secret,
 }
 
 impl Control {
     pub fn new(
         store: Store,
         forwarding: Arc<AtomicBool>,
-        wake: Arc<Notify>,
         relay_targets: Vec<RelayTarget>,
+        routing: Routing,
+        ingest: Arc<Ingest>,
+        api_key: Secret,
     ) -> Self {
         Self {
             store,
             forwarding,
-            wake,
             relay_targets,
+            routing,
+            ingest,
+            api_key,
+        }
+    }
+
+    fn wake(&self) {
+        self.ingest.wake.notify_waiters();
+    }
+
+    /// Sends the events of `kind` to `channel` from now on; survives a restart.
+    pub async fn set_route(&self, kind: RouteKind, channel: u64, changed_by: &str) -> Result<(), StoreError> {
+        self.routing.set(&self.store, kind, channel, changed_by).await
+    }
+
+    /// Each kind of event and its channel, if it has one.
+    pub fn routes(&self) -> Vec<(RouteKind, Option<ChannelId>)> {
+        self.routing.all()
+    }
+
+    /// Events and queues since `since_ms`, for `/status`.
+    pub async fn stats(&self, since_ms: i64) -> Result<Stats, StoreError> {
+        self.store.stats(since_ms).await
+    }
+
+    /// Stores a clearly marked test 911 call made by `by`: shown in Discord,
+    /// never relayed to the game. Returns the event's id.
+    pub async fn send_test_911(&self, by: &str) -> Result<i64, IngestError> {
+        let body = serde_json::json!({
+            "key": self.api_key.expose(),
+            "type": "EVENT_911",
+            "data": {
+                "call": {
+                    "callId": now_ms() / 1000,
+                    "isEmergency": false,
+                    "caller": "cadbridge test",
+                    "location": "TEST — not a real call",
+                    "description": format!("Test call sent with /test911 by {by}. Not a real emergency."),
+                    "metaData": {"postal": "TEST"}
+                }
+            }
+        });
+        let raw = serde_json::to_vec(&body).expect("a JSON value serialises");
+        match self.ingest.accept_test(raw.into()).await? {
+            Accepted::Stored { id } | Accepted::Echo { id } => Ok(id),
         }
     }
 
@@ -54,14 +107,14 @@ impl Control {
             .await?;
         self.forwarding.store(on, Ordering::SeqCst);
         tracing::info!(forwarding = value, changed_by, "relay switch changed");
-        self.wake.notify_waiters();
+        self.wake();
         Ok(())
     }
 
     pub async fn forwarding(&self) -> Result<ForwardingStatus, StoreError> {
         let mut targets = Vec::new();
         for target in &self.relay_targets {
-            targets.push(relay::target_status(&self.store, target).await?);
+            targets.push(outbox::target_status(&self.store, target).await?);
         }
         Ok(ForwardingStatus {
             on: self.forwarding.load(Ordering::SeqCst),
@@ -71,14 +124,14 @@ impl Control {
     }
 
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetters>, StoreError> {
-        relay::dead_letters(&self.store).await
+        outbox::dead_letters(&self.store).await
     }
 
     /// Re-queues every dead letter of a live relay target in its original order.
     pub async fn replay_dead_letters(&self) -> Result<u64, StoreError> {
-        let n = relay::replay_dead_letters(&self.store).await?;
+        let n = outbox::replay_dead_letters(&self.store).await?;
         tracing::info!(events = n, "dead letters re-queued");
-        self.wake.notify_waiters();
+        self.wake();
         Ok(n)
     }
 }

@@ -1,23 +1,34 @@
 //! cadbridge: receives Sonoran CAD push events, shows them in Discord and
 //! relays them, byte for byte, to the game server.
 //!
-//! Data flow: [`listener`] → [`ingest`] → [`store`] (event + outbox, one
-//! transaction) → [`relay`] workers (and the Discord worker).
+//! The folders are the data flow, each layer depending only on those below
+//! it (see `docs/architecture.md`; `tests/layers.rs` checks it):
+//!
+//! - [`domain`]: the event model, route kinds, embeds, the roster: no I/O.
+//! - [`config`], [`telemetry`]: the settings and the logs and metrics.
+//! - [`store`]: every SQL statement; the single writer.
+//! - [`ingest`]: parse, check the key, decide destinations, store.
+//! - [`http`]: the listener, health and metrics endpoints.
+//! - [`delivery`]: the relay and Discord workers, through sink traits.
+//! - [`control`]: the operator's levers.
+//! - [`bot`]: the slash commands, over [`control`].
+//! - [`app`], [`cli`]: wiring and the command line.
+//!
+//! Data flow: [`http`] → [`ingest`] → [`store`] (event + outbox, one
+//! transaction) → [`delivery`] workers (relay targets and Discord).
 
-pub mod alerts;
 pub mod app;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod discord;
+pub mod delivery;
+pub mod domain;
 pub mod duty;
-pub mod event;
+pub mod http;
 pub mod ingest;
-pub mod listener;
-pub mod relay;
 pub mod store;
 pub mod telemetry;
-pub mod worker_loop;
 
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -28,7 +28,7 @@ pub mod metrics {
 
     use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-    use crate::event::KNOWN_EVENT_TYPES;
+    use crate::domain::event::KNOWN_EVENT_TYPES;
 
     /// Seconds from acceptance to delivery.
     pub const DELIVERY_LATENCY: &str = "cadbridge_delivery_latency_seconds";
@@ -83,7 +83,7 @@ pub mod metrics {
     }
 
     /// Counts a game server's answer to a delivered event; `answer` is one
-    /// of a bounded set (see `relay::answers::label`).
+    /// of a bounded set (see `delivery::relay::answers::label`).
     pub fn relay_answer(destination: &str, answer: &'static str) {
         metrics::counter!("cadbridge_relay_answers_total", "destination" => destination.to_string(), "answer" => answer)
             .increment(1);
@@ -94,35 +94,14 @@ pub mod metrics {
             .increment(1);
     }
 
-    /// The text a scrape returns, with the gauges read fresh from the store.
-    pub async fn scrape(
-        store: &crate::store::Store,
-        destinations: &[String],
+    /// The text a scrape returns, with the gauges set from `depths` (the
+    /// store's `store::gauges::queue_depths` read fresh) at `now`.
+    pub fn scrape(
+        depths: std::collections::HashMap<String, (i64, Option<i64>)>,
+        now: i64,
         gateway_connected: Option<bool>,
     ) -> String {
-        use sqlx::Row;
-        let now = crate::store::now_ms();
-        let mut depth: std::collections::HashMap<String, (i64, Option<i64>)> =
-            destinations.iter().map(|d| (d.clone(), (0, None))).collect();
-        let rows = sqlx::query(
-            "SELECT CASE d.kind WHEN 'discord' THEN 'discord' ELSE 'relay:' || d.url END, COUNT(*), MIN(e.received_at)
-             FROM outbox o JOIN events e ON e.id = o.event_id JOIN destinations d ON d.id = o.destination_id
-             WHERE o.state = 'pending' GROUP BY o.destination_id",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap_or_default();
-        for row in rows {
-            depth.insert(row.get(0), (row.get(1), row.get(2)));
-        }
-        if let Ok(row) =
-            sqlx::query("SELECT COUNT(*), MIN(updated_at) FROM discord_cards WHERE dirty = 1 AND failed = 0")
-                .fetch_one(store.pool())
-                .await
-        {
-            depth.insert("discord_messages".into(), (row.get(0), row.get(1)));
-        }
-        for (destination, (count, oldest)) in depth {
+        for (destination, (count, oldest)) in depths {
             metrics::gauge!("cadbridge_outbox_depth", "destination" => destination.clone()).set(count as f64);
             let age = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
             metrics::gauge!("cadbridge_outbox_oldest_age_seconds", "destination" => destination).set(age);

@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use cadbridge::discord::embed::sanitize_line;
+use cadbridge::domain::embed::sanitize_line;
 use cadbridge::duty::digest::CHART_SIZE;
 use cadbridge::duty::period::{self, days_of, parse_timezone, week_span};
 use cadbridge::duty::report::{self, GroupBy};
 use cadbridge::duty::{
     Change, Digest, DigestAt, EndReason, Ms, OpenedBy, Period, PeriodError, Shift, Span, Tracker,
 };
-use cadbridge::event::{CadEvent, Envelope};
+use cadbridge::domain::event::{CadEvent, Envelope};
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
@@ -261,7 +261,7 @@ fn status_changes_report_what_changed_and_repeats_do_not() {
         t.apply(&status(&[5], 3), 3_000),
         vec![Change::StatusChanged {
             ident_id: 5,
-            status: cadbridge::event::UnitStatus::Enroute,
+            status: cadbridge::domain::event::UnitStatus::Enroute,
             at: 3_000
         }]
     );

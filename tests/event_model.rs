@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cadbridge::event::{
+use cadbridge::domain::event::{
     AttachEvent, CadEvent, CallOrigin, CallStatus, DispatchEvent, Envelope, EnvelopeError, IntOrString,
     Priority, RecordEvent, RecordType, ToneTargetType, UnitPage, UnitStatus, UnitStatusEvent,
 };
@@ -180,7 +180,7 @@ fn check_remove_911(e: &CadEvent) {
     );
 }
 
-fn check_maria(unit: &cadbridge::event::Unit, status: UnitStatus, group: &str, location: &str) {
+fn check_maria(unit: &cadbridge::domain::event::Unit, status: UnitStatus, group: &str, location: &str) {
     assert_eq!(unit.id, 42);
     assert_eq!(unit.acc_id, "9b2f61c4-5d7e-4a0b-8c3e-2f1a6d9e7b10");
     assert_eq!(unit.status, status);

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use cadbridge::event::{CadEvent, Envelope};
+use cadbridge::domain::event::{CadEvent, Envelope};
 use support::{KEY, TestApp, accepted_fixtures, fixture_files};
 
 #[tokio::test]

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use cadbridge::alerts::Alerts;
 use cadbridge::config::ForwardConfig;
-use cadbridge::relay::{EchoFilter, Outcome, RelayWorker};
+use cadbridge::delivery::relay::{Outcome, RelayWorker};
+use cadbridge::domain::alert::Alerts;
+use cadbridge::domain::echo::EchoFilter;
 use cadbridge::store::destinations::{self, RelayTarget};
 use cadbridge::store::{Destination, NewEvent, Store, now_ms};
 use support::fake_game::{Answer, FakeGame};
@@ -527,7 +528,7 @@ async fn a_target_removed_from_forward_urls_gives_up_its_queue_at_the_next_start
 fn relay_lines(logs: &Logs, level: &str, url: &str) -> Vec<String> {
     logs.text()
         .lines()
-        .filter(|l| l.contains(&format!(" {level} ")) && l.contains("cadbridge::relay") && l.contains(url))
+        .filter(|l| l.contains(&format!(" {level} ")) && l.contains("cadbridge::delivery::relay") && l.contains(url))
         .map(str::to_string)
         .collect()
 }

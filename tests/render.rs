@@ -11,12 +11,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cadbridge::discord::embed::{
+use cadbridge::delivery::discord::render::{Card, CardState, Roles, keys_needed, render};
+use cadbridge::domain::embed::{
     DESCRIPTION_MAX, EMBED_TOTAL_MAX, FIELD_NAME_MAX, FIELD_VALUE_MAX, FIELDS_MAX, FOOTER_MAX, TITLE_MAX,
 };
-use cadbridge::discord::render::{Card, CardState, Roles, keys_needed, render};
-use cadbridge::discord::roster::Roster;
-use cadbridge::event::{CadEvent, Envelope};
+use cadbridge::domain::event::{CadEvent, Envelope};
+use cadbridge::domain::roster::Roster;
 use serde_json::{Value, json};
 
 /// 2026-08-21T21:03:20Z.

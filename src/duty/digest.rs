@@ -229,7 +229,7 @@ impl Digest {
     /// The digest as Discord markdown, under 2000 characters.
     ///
     /// `escape` makes CAD text (unit labels, department names) inert: the
-    /// wiring passes `crate::discord::embed::sanitize_line` (mentions
+    /// wiring passes `crate::domain::embed::sanitize_line` (mentions
     /// broken, markdown escaped, one line); the duty module does not
     /// depend on the Discord layer.
     pub fn text(&self, escape: &dyn Fn(&str) -> String) -> String {
@@ -496,7 +496,7 @@ mod tests {
         for id in 0..40 {
             let body = serde_json::json!({"type": "EVENT_UNIT_LOGIN", "data": {"unit": {"id": id, "status": 2,
                 "data": {"unitNum": "X".repeat(80), "name": "Y".repeat(80), "department": format!("{id}{}", "D".repeat(80))}}}});
-            t.apply(&crate::event::CadEvent::parse("EVENT_UNIT_LOGIN", &body), 0);
+            t.apply(&crate::domain::event::CadEvent::parse("EVENT_UNIT_LOGIN", &body), 0);
         }
         for shift in t.close_stale(10 * 3_600_000, 1) {
             if let crate::duty::Change::Closed(s) = shift {

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use super::period::Span;
 use super::shift::{Ms, Shift};
-use crate::event::UnitStatus;
+use crate::domain::event::UnitStatus;
 
 /// What to add time up by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

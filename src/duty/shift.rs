@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{CadEvent, Unit, UnitStatus, UnitStatusEvent};
+use crate::domain::event::{CadEvent, Unit, UnitStatus, UnitStatusEvent};
 
 /// Unix time in milliseconds.
 pub type Ms = i64;
@@ -175,7 +175,7 @@ impl Shift {
             subdivision: String::new(),
             rank: String::new(),
             group: String::new(),
-            page: crate::event::UnitPage::Unspecified,
+            page: crate::domain::event::UnitPage::Unspecified,
             api_ids: Vec::new(),
             community_user_id: String::new(),
         };

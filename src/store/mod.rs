@@ -1,14 +1,18 @@
 //! The embedded SQLite store: accepted events, the delivery outbox, run-time
 //! settings, the unit roster and the Discord messages later events edit.
 
+pub mod cards;
 pub mod destinations;
+pub mod gauges;
+pub mod outbox;
+pub mod units;
 mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -30,13 +34,7 @@ pub enum StoreError {
     WriterGone,
 }
 
-/// Milliseconds since the Unix epoch: the time unit of every stored timestamp.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
+pub use crate::domain::now_ms;
 
 /// An accepted event as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]

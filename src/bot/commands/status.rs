@@ -1,0 +1,62 @@
+//! `/status`: what cadbridge has been doing.
+
+use std::fmt::Write;
+
+use super::{age, when};
+use crate::bot::{Context, Error};
+use crate::domain::now_ms;
+
+/// Uptime, today's events, queues, failures and the Discord connection.
+#[poise::command(
+    slash_command,
+    guild_only,
+    ephemeral,
+    default_member_permissions = "MANAGE_GUILD"
+)]
+pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
+    let data = ctx.data();
+    let now = now_ms();
+    let start_of_day = now - now.rem_euclid(86_400_000);
+    let stats = data.control.stats(start_of_day).await?;
+    let forwarding = data.control.forwarding().await?;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "**cadbridge** up {}",
+        age(data.started.elapsed().as_millis() as i64)
+    );
+    let _ = writeln!(out, "Discord gateway: {}", data.gateway.describe());
+    let _ = writeln!(out, "Slash commands: {}", data.gateway.describe_commands());
+    let _ = writeln!(out, "Sending to Discord: {}", data.gateway.describe_sending());
+    let _ = writeln!(
+        out,
+        "Forwarding: **{}**",
+        if forwarding.on { "on" } else { "off" }
+    );
+    let _ = writeln!(
+        out,
+        "Last event: {}",
+        stats.last_event_ms.map_or("none yet".into(), when)
+    );
+    let today: i64 = stats.today_by_type.iter().map(|(_, n)| n).sum();
+    let _ = writeln!(out, "Events today (UTC): **{today}**");
+    for (event_type, n) in stats.today_by_type.iter().take(15) {
+        let _ = writeln!(out, "  `{event_type}` ×{n}");
+    }
+    let _ = writeln!(out, "Queues:");
+    for q in &stats.queues {
+        let _ = writeln!(
+            out,
+            "  {}: {} waiting, {} failed",
+            q.destination, q.pending, q.failed
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  Discord messages: {} waiting, {} refused",
+        stats.discord_waiting, stats.discord_failed
+    );
+    ctx.say(out).await?;
+    Ok(())
+}

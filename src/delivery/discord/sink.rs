@@ -1,0 +1,129 @@
+//! Where the sender's messages go: a trait, so a test can put a recording
+//! or a failing sink in place of Discord. [`Rest`] is the real one;
+//! [`LogSink`] writes each message to the log while Discord is off.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::rest::{Exhausted, Rest, SendError};
+use crate::domain::embed::Embed;
+use crate::domain::ids::{ChannelId, MessageId};
+
+/// A boxed future, so a sink can be held as `dyn DiscordSink`.
+pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SendError>> + Send + 'a>>;
+
+/// Posts and edits Discord messages.
+pub trait DiscordSink: Send + Sync {
+    /// Whether messages reach Discord: then the sender paces channels and
+    /// counts deliveries in the metrics. The log sink does neither.
+    fn is_discord(&self) -> bool {
+        true
+    }
+
+    /// Until when nothing may be sent (None: send now).
+    fn paused_until(&self, _now: Instant) -> Option<Instant> {
+        None
+    }
+
+    /// Posts a message (`body`: content, embeds, allowed mentions); returns
+    /// its id (None when there is no message to edit later) and what the
+    /// answer said about the channel's rate-limit bucket.
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)>;
+
+    /// Replaces a posted message's content and embeds.
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted>;
+}
+
+impl DiscordSink for Rest {
+    fn paused_until(&self, now: Instant) -> Option<Instant> {
+        Rest::paused_until(self, now)
+    }
+
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
+        Box::pin(async move {
+            let (id, exhausted) = Rest::post(self, channel.get(), body).await?;
+            Ok((Some(MessageId(id)), exhausted))
+        })
+    }
+
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted> {
+        Box::pin(Rest::edit(self, channel.get(), message.get(), body))
+    }
+}
+
+/// Discord is off: each message is written to the log instead.
+pub struct LogSink;
+
+impl DiscordSink for LogSink {
+    fn is_discord(&self) -> bool {
+        false
+    }
+
+    fn post<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
+        log_message(channel.get(), None, &embeds_of(body));
+        Box::pin(async { Ok((None, None)) })
+    }
+
+    fn edit<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, Exhausted> {
+        log_message(channel.get(), Some(message.get()), &embeds_of(body));
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// The embeds of a message body.
+fn embeds_of(body: &Value) -> Vec<Embed> {
+    body.get("embeds")
+        .cloned()
+        .and_then(|e| serde_json::from_value(e).ok())
+        .unwrap_or_default()
+}
+
+fn log_message(channel: u64, message_id: Option<u64>, embeds: &[Embed]) {
+    for embed in embeds {
+        let title = embed.title.as_deref().unwrap_or("");
+        let description = embed.description.as_deref().unwrap_or("");
+        let fields: Vec<String> = embed
+            .fields
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.value))
+            .collect();
+        match message_id {
+            None => {
+                tracing::info!(channel, %title, %description, fields = %fields.join(" | "), "Discord is off; would post")
+            }
+            Some(id) => {
+                tracing::info!(channel, message_id = id, %title, %description, fields = %fields.join(" | "), "Discord is off; would edit")
+            }
+        }
+    }
+}

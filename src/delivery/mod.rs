@@ -1,0 +1,8 @@
+//! Delivery: workers that take what the store queued and deliver it. Each
+//! makes progress one [`worker_loop::Step`] at a time; retries follow the
+//! schedules in [`retry`].
+
+pub mod discord;
+pub mod relay;
+pub mod retry;
+pub mod worker_loop;
