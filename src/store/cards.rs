@@ -22,6 +22,8 @@ pub struct DirtyCard {
     pub updated_at: i64,
     pub embed: Embed,
     pub mentions: Vec<u64>,
+    /// Posting it notifies; false: posted silent. Edits never notify.
+    pub notify: bool,
 }
 
 /// A card as part of the message it is shown in.
@@ -50,13 +52,16 @@ pub async fn upsert(
     channel_id: ChannelId,
 ) -> Result<(), sqlx::Error> {
     let (embed, mentions, state) = stored_columns(card);
+    // Like the mentions, a notify bit sticks: a new emergency call edited
+    // (quietly) before Discord had it still notifies when posted.
     sqlx::query(
-        "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, state, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
+        "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, notify, state, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (card_key) DO UPDATE SET
              embed = excluded.embed,
              state = COALESCE(excluded.state, discord_cards.state),
              mentions = CASE WHEN excluded.mentions = '[]' THEN discord_cards.mentions ELSE excluded.mentions END,
+             notify = MAX(discord_cards.notify, excluded.notify),
              dirty = 1, failed = 0, attempts = 0, next_attempt_at = 0,
              version = discord_cards.version + 1,
              updated_at = excluded.updated_at",
@@ -65,6 +70,7 @@ pub async fn upsert(
     .bind(channel_id.to_db())
     .bind(embed)
     .bind(mentions)
+    .bind(card.notify)
     .bind(state)
     .bind(now_ms())
     .execute(conn)
@@ -72,7 +78,7 @@ pub async fn upsert(
     Ok(())
 }
 
-/// Rows per multi-row INSERT (6 variables each, far below SQLite's limit).
+/// Rows per multi-row INSERT (7 variables each, far below SQLite's limit).
 const INSERT_CHUNK: usize = 200;
 
 /// Stores cards in order: runs of one-off cards as multi-row inserts (one
@@ -104,13 +110,15 @@ async fn insert_one_offs(
         return Ok(());
     }
     let now = now_ms();
-    let mut query: QueryBuilder<Sqlite> =
-        QueryBuilder::new("INSERT INTO discord_cards (channel_id, embed, mentions, state, updated_at) ");
+    let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO discord_cards (channel_id, embed, mentions, notify, state, updated_at) ",
+    );
     query.push_values(cards, |mut row, (card, channel_id)| {
         let (embed, mentions, state) = stored_columns(card);
         row.push_bind(channel_id.to_db())
             .push_bind(embed)
             .push_bind(mentions)
+            .push_bind(card.notify)
             .push_bind(state)
             .push_bind(now);
     });
@@ -137,7 +145,7 @@ pub async fn queue(store: &Store, card: Card, channel_id: ChannelId) -> Result<(
 /// The columns `dirty_card` reads, in order.
 macro_rules! dirty_columns {
     () => {
-        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions"
+        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions, notify"
     };
 }
 
@@ -194,6 +202,7 @@ fn dirty_card(r: &SqliteRow) -> DirtyCard {
         updated_at: r.get(6),
         embed: serde_json::from_str(r.get(7)).unwrap_or_default(),
         mentions: serde_json::from_str(r.get(8)).unwrap_or_default(),
+        notify: r.get(9),
     }
 }
 
