@@ -326,3 +326,103 @@ pub async fn message_gone(store: &Store, message_id: MessageId) -> Result<(), St
     .bind(message_id.to_db());
     store.writer().execute(query).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::route::RouteKind;
+
+    const CHANNEL: ChannelId = ChannelId(101);
+
+    fn card(key: Option<&str>, title: &str, notify: bool) -> Card {
+        Card {
+            kind: RouteKind::Emergency911,
+            key: key.map(str::to_owned),
+            embed: Embed {
+                title: Some(title.into()),
+                ..Embed::default()
+            },
+            mentions: Vec::new(),
+            notify,
+            state: None,
+        }
+    }
+
+    /// `(title, notify)` of every unposted card, in order.
+    async fn queued(store: &Store) -> Vec<(String, bool)> {
+        dirty_in_channel(store, CHANNEL, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.embed.title.unwrap_or_default(), c.notify))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn cards_queued_before_the_notify_column_post_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        // A database as the previous release left it, one card still queued.
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 4)
+                .cloned()
+                .collect(),
+        );
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, updated_at)
+             VALUES ('911:1', 101, '{\"title\":\"old\"}', '[201]', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(queued(&store).await, [("old".to_owned(), false)]);
+    }
+
+    #[tokio::test]
+    async fn the_notify_bit_is_stored_and_sticks_until_posted() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let cards = vec![
+            (card(None, "quiet one-off", false), CHANNEL),
+            (card(None, "loud one-off", true), CHANNEL),
+            (card(Some("911:1"), "new emergency", true), CHANNEL),
+            (card(Some("911:2"), "calm call", false), CHANNEL),
+        ];
+        store
+            .writer()
+            .write(move |conn| Box::pin(async move { upsert_all(conn, &cards).await }))
+            .await
+            .unwrap();
+        // A later, quiet change to the emergency call before Discord has
+        // it keeps the bit: its first post still notifies.
+        queue(&store, card(Some("911:1"), "emergency, edited", false), CHANNEL)
+            .await
+            .unwrap();
+        assert_eq!(
+            queued(&store).await,
+            [
+                ("quiet one-off".to_owned(), false),
+                ("loud one-off".to_owned(), true),
+                ("emergency, edited".to_owned(), true),
+                ("calm call".to_owned(), false),
+            ]
+        );
+    }
+}
