@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use cadbridge::domain::embed::sanitize_line;
+use cadbridge::domain::event::{CadEvent, Envelope};
 use cadbridge::duty::digest::CHART_SIZE;
 use cadbridge::duty::period::{self, days_of, parse_timezone, week_span};
 use cadbridge::duty::report::{self, GroupBy};
 use cadbridge::duty::{
     Change, Digest, DigestAt, EndReason, Ms, OpenedBy, Period, PeriodError, Shift, Span, Tracker,
 };
-use cadbridge::domain::event::{CadEvent, Envelope};
 use chrono::{NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};

@@ -528,7 +528,9 @@ async fn a_target_removed_from_forward_urls_gives_up_its_queue_at_the_next_start
 fn relay_lines(logs: &Logs, level: &str, url: &str) -> Vec<String> {
     logs.text()
         .lines()
-        .filter(|l| l.contains(&format!(" {level} ")) && l.contains("cadbridge::delivery::relay") && l.contains(url))
+        .filter(|l| {
+            l.contains(&format!(" {level} ")) && l.contains("cadbridge::delivery::relay") && l.contains(url)
+        })
         .map(str::to_string)
         .collect()
 }

@@ -86,6 +86,7 @@ fn view(card: &Card) -> Value {
         "key": card.key,
         "embed": card.embed,
         "mentions": card.mentions,
+        "notify": card.notify,
     })
 }
 
@@ -198,6 +199,36 @@ fn dispatch_sequence_edits_one_message() {
         }
     }
     insta::assert_json_snapshot!("dispatch_sequence", steps);
+}
+
+/// Quiet by default: of every fixture's cards (rendered fresh, as in the
+/// snapshots), only the emergency 911 call, the dispatch call first seen at
+/// priority 1 (EDIT, with no prior message) and the panic notify, and the
+/// same with no role configured: notifying does not depend on a ping.
+#[test]
+fn only_an_emergency_a_priority_one_call_and_a_panic_notify() {
+    let base = login_roster();
+    for roles in [ROLES, Roles::default()] {
+        let mut loud = Vec::new();
+        for (name, path) in fixtures() {
+            let event = event(&path);
+            let mut roster = base.clone();
+            roster.apply(&event);
+            let cards = render(&event, &HashMap::new(), &roster, &roles, RECEIVED_AT_MS);
+            for card in cards.iter().filter(|c| c.notify) {
+                loud.push((name.clone(), card.kind.name()));
+            }
+        }
+        assert_eq!(
+            loud,
+            [
+                ("EVENT_911".to_owned(), "911"),
+                ("EVENT_DISPATCH_EDIT".to_owned(), "dispatch"),
+                ("EVENT_UNIT_PANIC".to_owned(), "panic"),
+            ],
+            "{roles:?}"
+        );
+    }
 }
 
 // ---- hostile text through every renderer ----------------------------------

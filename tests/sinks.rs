@@ -303,6 +303,7 @@ fn card(key: Option<&str>, title: &str) -> Card {
             ..Embed::default()
         },
         mentions: Vec::new(),
+        notify: false,
         state: None,
     }
 }

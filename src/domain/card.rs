@@ -27,6 +27,13 @@ pub struct Card {
     pub embed: Embed,
     /// Role ids to ping with this card: only configured roles, maybe none.
     pub mentions: Vec<u64>,
+    /// Whether posting this card should notify anyone: a new emergency 911
+    /// call, a dispatch call posted at (or raised to) priority 1 and its
+    /// escalation message, a panic, cadbridge's own alerts. Everything else
+    /// is posted with Discord's silent flag (`SUPPRESS_NOTIFICATIONS`).
+    /// Independent of `mentions`: a notifying card with no role configured
+    /// still notifies whoever follows the channel. Edits never notify.
+    pub notify: bool,
     /// The new state to persist for `key`.
     pub state: Option<CardState>,
 }

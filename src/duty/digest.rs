@@ -496,7 +496,10 @@ mod tests {
         for id in 0..40 {
             let body = serde_json::json!({"type": "EVENT_UNIT_LOGIN", "data": {"unit": {"id": id, "status": 2,
                 "data": {"unitNum": "X".repeat(80), "name": "Y".repeat(80), "department": format!("{id}{}", "D".repeat(80))}}}});
-            t.apply(&crate::domain::event::CadEvent::parse("EVENT_UNIT_LOGIN", &body), 0);
+            t.apply(
+                &crate::domain::event::CadEvent::parse("EVENT_UNIT_LOGIN", &body),
+                0,
+            );
         }
         for shift in t.close_stale(10 * 3_600_000, 1) {
             if let crate::duty::Change::Closed(s) = shift {

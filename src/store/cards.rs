@@ -22,6 +22,8 @@ pub struct DirtyCard {
     pub updated_at: i64,
     pub embed: Embed,
     pub mentions: Vec<u64>,
+    /// Posting it notifies; false: posted silent. Edits never notify.
+    pub notify: bool,
 }
 
 /// A card as part of the message it is shown in.
@@ -50,13 +52,16 @@ pub async fn upsert(
     channel_id: ChannelId,
 ) -> Result<(), sqlx::Error> {
     let (embed, mentions, state) = stored_columns(card);
+    // Like the mentions, a notify bit sticks: a new emergency call edited
+    // (quietly) before Discord had it still notifies when posted.
     sqlx::query(
-        "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, state, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?)
+        "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, notify, state, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (card_key) DO UPDATE SET
              embed = excluded.embed,
              state = COALESCE(excluded.state, discord_cards.state),
              mentions = CASE WHEN excluded.mentions = '[]' THEN discord_cards.mentions ELSE excluded.mentions END,
+             notify = MAX(discord_cards.notify, excluded.notify),
              dirty = 1, failed = 0, attempts = 0, next_attempt_at = 0,
              version = discord_cards.version + 1,
              updated_at = excluded.updated_at",
@@ -65,6 +70,7 @@ pub async fn upsert(
     .bind(channel_id.to_db())
     .bind(embed)
     .bind(mentions)
+    .bind(card.notify)
     .bind(state)
     .bind(now_ms())
     .execute(conn)
@@ -72,7 +78,7 @@ pub async fn upsert(
     Ok(())
 }
 
-/// Rows per multi-row INSERT (6 variables each, far below SQLite's limit).
+/// Rows per multi-row INSERT (7 variables each, far below SQLite's limit).
 const INSERT_CHUNK: usize = 200;
 
 /// Stores cards in order: runs of one-off cards as multi-row inserts (one
@@ -104,13 +110,15 @@ async fn insert_one_offs(
         return Ok(());
     }
     let now = now_ms();
-    let mut query: QueryBuilder<Sqlite> =
-        QueryBuilder::new("INSERT INTO discord_cards (channel_id, embed, mentions, state, updated_at) ");
+    let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO discord_cards (channel_id, embed, mentions, notify, state, updated_at) ",
+    );
     query.push_values(cards, |mut row, (card, channel_id)| {
         let (embed, mentions, state) = stored_columns(card);
         row.push_bind(channel_id.to_db())
             .push_bind(embed)
             .push_bind(mentions)
+            .push_bind(card.notify)
             .push_bind(state)
             .push_bind(now);
     });
@@ -137,7 +145,7 @@ pub async fn queue(store: &Store, card: Card, channel_id: ChannelId) -> Result<(
 /// The columns `dirty_card` reads, in order.
 macro_rules! dirty_columns {
     () => {
-        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions"
+        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions, notify"
     };
 }
 
@@ -194,6 +202,7 @@ fn dirty_card(r: &SqliteRow) -> DirtyCard {
         updated_at: r.get(6),
         embed: serde_json::from_str(r.get(7)).unwrap_or_default(),
         mentions: serde_json::from_str(r.get(8)).unwrap_or_default(),
+        notify: r.get(9),
     }
 }
 
@@ -316,4 +325,104 @@ pub async fn message_gone(store: &Store, message_id: MessageId) -> Result<(), St
     )
     .bind(message_id.to_db());
     store.writer().execute(query).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::route::RouteKind;
+
+    const CHANNEL: ChannelId = ChannelId(101);
+
+    fn card(key: Option<&str>, title: &str, notify: bool) -> Card {
+        Card {
+            kind: RouteKind::Emergency911,
+            key: key.map(str::to_owned),
+            embed: Embed {
+                title: Some(title.into()),
+                ..Embed::default()
+            },
+            mentions: Vec::new(),
+            notify,
+            state: None,
+        }
+    }
+
+    /// `(title, notify)` of every unposted card, in order.
+    async fn queued(store: &Store) -> Vec<(String, bool)> {
+        dirty_in_channel(store, CHANNEL, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.embed.title.unwrap_or_default(), c.notify))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn cards_queued_before_the_notify_column_post_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        // A database as the previous release left it, one card still queued.
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("./migrations");
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 4)
+                .cloned()
+                .collect(),
+        );
+        before.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, updated_at)
+             VALUES ('911:1', 101, '{\"title\":\"old\"}', '[201]', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(queued(&store).await, [("old".to_owned(), false)]);
+    }
+
+    #[tokio::test]
+    async fn the_notify_bit_is_stored_and_sticks_until_posted() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let cards = vec![
+            (card(None, "quiet one-off", false), CHANNEL),
+            (card(None, "loud one-off", true), CHANNEL),
+            (card(Some("911:1"), "new emergency", true), CHANNEL),
+            (card(Some("911:2"), "calm call", false), CHANNEL),
+        ];
+        store
+            .writer()
+            .write(move |conn| Box::pin(async move { upsert_all(conn, &cards).await }))
+            .await
+            .unwrap();
+        // A later, quiet change to the emergency call before Discord has
+        // it keeps the bit: its first post still notifies.
+        queue(&store, card(Some("911:1"), "emergency, edited", false), CHANNEL)
+            .await
+            .unwrap();
+        assert_eq!(
+            queued(&store).await,
+            [
+                ("quiet one-off".to_owned(), false),
+                ("loud one-off".to_owned(), true),
+                ("emergency, edited".to_owned(), true),
+                ("calm call".to_owned(), false),
+            ]
+        );
+    }
 }

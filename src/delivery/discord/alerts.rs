@@ -62,6 +62,10 @@ pub async fn run(
             key: None,
             embed: alerts::embed(&lines),
             mentions: Vec::new(),
+            // An alert needs an operator: it notifies (no role is pinged;
+            // whoever follows the log channel hears it). Bursts are already
+            // one summary and bad-key reports are throttled above.
+            notify: true,
             state: None,
         };
         match cards::queue(&store, card, channel).await {

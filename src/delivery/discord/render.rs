@@ -1,5 +1,5 @@
 //! Turns CAD events into Discord cards: which channel, which embed, which
-//! roles to ping, and, for the messages edited in place (a 911 call, a
+//! roles to ping, whether posting it notifies anyone, and, for the messages edited in place (a 911 call, a
 //! dispatch call), the state to persist for the next event.
 //!
 //! Pure code: the worker loads the prior state of [`keys_needed`], applies
@@ -9,6 +9,19 @@
 //! (or, for footers, which Discord shows without markdown,
 //! [`neutralize_mentions`](crate::domain::embed::neutralize_mentions)), and every
 //! embed through [`Embed::fit`].
+//!
+//! Quiet by default: a card notifies only when someone must act now. A new
+//! emergency 911 call, a dispatch call posted at priority 1 (and the message
+//! that says a shown call was raised to it) and a panic notify; everything
+//! else (unit logins, logouts, status and group changes, non-emergency 911
+//! calls, dispatch calls below priority 1, records, other events, removals,
+//! a cleared panic) is posted with Discord's silent flag. The sender sets
+//! the flag per message (see `sender.rs`).
+//!
+//! NOTE for the coming thread lines and duty board: their cards must be
+//! quiet (`notify: false`, what [`Draft::one_off`] gives); set the bit where
+//! those drafts are built, and add their kinds to the README's "What appears
+//! where".
 
 mod call911;
 mod dispatch;
@@ -132,15 +145,20 @@ struct Draft {
     key: Option<String>,
     embed: Embed,
     mentions: Vec<u64>,
+    /// Posting it notifies (see [`Card::notify`]); false unless a renderer
+    /// says otherwise.
+    notify: bool,
     state: Option<CardState>,
 }
 
 impl Draft {
+    /// A one-off card, quiet and pinging no one.
     fn one_off(embed: Embed) -> Self {
         Self {
             key: None,
             embed,
             mentions: Vec::new(),
+            notify: false,
             state: None,
         }
     }
@@ -153,6 +171,7 @@ impl Draft {
             key: self.key,
             embed: embed.fit(),
             mentions: dedup_u64(&self.mentions),
+            notify: self.notify,
             state: self.state,
         }
     }

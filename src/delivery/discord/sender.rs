@@ -1,5 +1,6 @@
 //! Cards → Discord: posts new cards (packing up to 10 embeds into one
-//! message when a channel has a backlog), edits changed ones in place,
+//! message when a channel has a backlog), silent unless a card in the
+//! message notifies, edits changed ones in place (never with flags),
 //! paces each channel, and retries on 429, 5xx and timeouts. A card stays
 //! dirty in the database until Discord has it, so nothing is lost across a
 //! restart.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use serenity::all::MessageFlags;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -116,13 +118,20 @@ impl Sender {
         let channel = group[0].channel_id;
         let embeds: Vec<&Embed> = group.iter().map(|c| &c.embed).collect();
         let mentions: Vec<u64> = group.iter().flat_map(|c| c.mentions.iter().copied()).collect();
+        // Like the mentions (the union of the cards'), a packed message
+        // notifies if any card in it does; otherwise it goes silent.
+        let notify = group.iter().any(|c| c.notify);
         let sent: Vec<(i64, i64)> = group.iter().map(|c| (c.id, c.version)).collect();
         let real = self.sink.is_discord();
         if real {
             self.pacer.record(channel.get(), Instant::now());
             metrics::delivery_attempt(DESTINATION);
         }
-        match self.sink.post(channel, &message_body(&embeds, &mentions)).await {
+        match self
+            .sink
+            .post(channel, &post_body(&embeds, &mentions, notify))
+            .await
+        {
             Ok((message_id, exhausted)) => {
                 self.bucket(channel, exhausted);
                 if let Some(message_id) = message_id.filter(|_| real) {
@@ -300,8 +309,20 @@ fn pack(backlog: &[DirtyCard], now_wall: i64) -> Vec<&DirtyCard> {
     group
 }
 
-/// A message: embeds, the role mentions as content, and allowed mentions
-/// limited to exactly those roles, so nothing else in it can ping.
+/// A new message: [`message_body`], with the silent flag unless it should
+/// notify.
+fn post_body(embeds: &[&Embed], mentions: &[u64], notify: bool) -> Value {
+    let mut body = message_body(embeds, mentions);
+    if !notify {
+        body["flags"] = json!(MessageFlags::SUPPRESS_NOTIFICATIONS.bits());
+    }
+    body
+}
+
+/// A message as edited (and the base of a new one): embeds, the role
+/// mentions as content, and allowed mentions limited to exactly those roles,
+/// so nothing else in it can ping. No flags: an edit never notifies, and
+/// Discord does not let SUPPRESS_NOTIFICATIONS change on an edit.
 fn message_body(embeds: &[&Embed], mentions: &[u64]) -> Value {
     let mut roles: Vec<u64> = mentions.to_vec();
     roles.sort_unstable();

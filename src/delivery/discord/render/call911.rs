@@ -8,8 +8,8 @@ use super::{CardState, Ctx, Draft, call911_key};
 use crate::domain::embed::{Embed, colors};
 use crate::domain::event::Call911Event;
 
-/// A new 911 call. Emergency calls ping the 911 role, once: a redelivered
-/// call whose message already exists does not ping again.
+/// A new 911 call. Emergency calls notify and ping the 911 role, once: a
+/// redelivered call whose message already exists does neither again.
 pub(super) fn new_call(call: &Call911Event, ctx: &Ctx) -> Draft {
     let key = call911_key(call.call_id);
     let prior_removed = match ctx.prior.get(&key) {
@@ -17,7 +17,10 @@ pub(super) fn new_call(call: &Call911Event, ctx: &Ctx) -> Draft {
         _ => None,
     };
     let removed = prior_removed.unwrap_or(false);
-    let mentions = if call.is_emergency && prior_removed.is_none() {
+    // A new emergency notifies (with or without a role to ping); a
+    // non-emergency call, or one already known, is posted quiet.
+    let notify = call.is_emergency && prior_removed.is_none();
+    let mentions = if notify {
         ctx.roles.role_911.into_iter().collect()
     } else {
         Vec::new()
@@ -26,6 +29,7 @@ pub(super) fn new_call(call: &Call911Event, ctx: &Ctx) -> Draft {
         key: Some(key),
         embed: embed(call, removed),
         mentions,
+        notify,
         state: Some(CardState::Call911 {
             call: call.clone(),
             removed,
@@ -45,6 +49,7 @@ pub(super) fn removed(call_id: i64, ctx: &Ctx) -> Draft {
         key: Some(key),
         embed: embed(&call, true),
         mentions: Vec::new(),
+        notify: false,
         state: Some(CardState::Call911 { call, removed: true }),
     }
 }

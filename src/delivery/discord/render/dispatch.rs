@@ -181,6 +181,9 @@ fn draft(dispatch: Dispatch, closed: bool, action: &str, ping: bool, ctx: &Ctx) 
         key: Some(dispatch_key(dispatch.call_id)),
         embed: embed(&dispatch, closed, action, ctx),
         mentions,
+        // Posted at priority 1 (or raised to it before Discord had it):
+        // notify. Below priority 1, or any later edit, is quiet.
+        notify: ping,
         state: Some(CardState::Dispatch { dispatch, closed }),
     }
 }
@@ -208,6 +211,7 @@ fn escalation(d: &Dispatch, action: &str, role: u64) -> Draft {
     }
     Draft {
         mentions: vec![role],
+        notify: true,
         ..Draft::one_off(embed)
     }
 }

@@ -395,6 +395,76 @@ fn panic_pings_and_clearing_does_not() {
     assert!(card.embed.title.as_deref().unwrap().starts_with("Panic cleared"));
 }
 
+/// Quiet by default, through each stateful path, with and without roles:
+/// the notify bit follows who must act, not whether a role is configured.
+#[test]
+fn only_new_emergencies_priority_one_calls_and_panics_notify() {
+    for roles in [ROLES, Roles::default()] {
+        let mut states = HashMap::new();
+        let mut roster = roster();
+        let mut notify = |body: Value| -> Vec<bool> {
+            step(&event(body), &mut states, &mut roster, &roles)
+                .iter()
+                .map(|c| c.notify)
+                .collect()
+        };
+        let emergency = json!({"type": "EVENT_911", "data": {"call": {"callId": 1, "isEmergency": true}}});
+        assert_eq!(notify(emergency.clone()), [true], "a new emergency 911 call");
+        assert_eq!(notify(emergency), [false], "the same call redelivered");
+        let calm = json!({"type": "EVENT_911", "data": {"call": {"callId": 2, "isEmergency": false}}});
+        assert_eq!(notify(calm), [false], "a non-emergency 911 call");
+        let removal = json!({"type": "EVENT_REMOVE_911", "data": {"callIds": [1, 2]}});
+        assert_eq!(notify(removal), [false, false], "removals");
+
+        assert_eq!(notify(dispatch_body("EVENT_DISPATCH_NEW", 2, "x")), [false], "P2");
+        assert_eq!(
+            notify(dispatch_body("EVENT_DISPATCH_EDIT", 3, "x")),
+            [false],
+            "P3"
+        );
+        // Raised to P1: the call's card (an edit once shown, which never
+        // notifies, or a first post if Discord does not have it yet) and,
+        // when there is a role to ping, the escalation message.
+        let raised = notify(dispatch_body("EVENT_DISPATCH_EDIT", 1, "x"));
+        let expected: &[bool] = if roles.role_priority1.is_some() {
+            &[true, true]
+        } else {
+            &[true]
+        };
+        assert_eq!(raised, expected, "raised to P1, {roles:?}");
+        assert_eq!(
+            notify(dispatch_body("EVENT_DISPATCH_EDIT", 1, "y")),
+            [false],
+            "still P1"
+        );
+        let note = json!({"type": "EVENT_DISPATCH_NOTE", "data": {"callId": 1187,
+            "note": {"time": "21:16:40", "label": "1-ADAM-12", "type": "text", "content": "n"}}});
+        assert_eq!(notify(note), [false], "a note");
+        let closed = json!({"type": "EVENT_DISPATCH_CLOSED", "data": {"callIds": [1187]}});
+        assert_eq!(notify(closed), [false], "closed");
+
+        let panic = json!({"type": "EVENT_UNIT_PANIC", "data": {"identIds": [42], "isPanic": true}});
+        assert_eq!(notify(panic), [true], "a panic");
+        let cleared = json!({"type": "EVENT_UNIT_PANIC", "data": {"identIds": [42], "isPanic": false}});
+        assert_eq!(notify(cleared), [false], "a cleared panic");
+        let status = json!({"type": "EVENT_UNIT_STATUS", "data": {"identIds": [42], "status": 3}});
+        assert_eq!(notify(status), [false], "a status change");
+        let logout = json!({"type": "EVENT_UNIT_LOGOUT", "data": {"identId": 42}});
+        assert_eq!(notify(logout), [false], "a logout");
+    }
+    // A dispatch call first seen at P1 notifies, role or not.
+    for roles in [ROLES, Roles::default()] {
+        let card = one(render(
+            &event(dispatch_body("EVENT_DISPATCH_NEW", 1, "x")),
+            &HashMap::new(),
+            &roster(),
+            &roles,
+            AT,
+        ));
+        assert!(card.notify, "{roles:?}");
+    }
+}
+
 #[test]
 fn unknown_types_show_scalars_but_never_the_key() {
     let e = event(json!({"key": "SECRET_KEY_1", "type": "EVENT_NEW_THING",

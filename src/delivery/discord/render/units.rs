@@ -102,6 +102,8 @@ pub(super) fn render(event: &CadEvent, ctx: &Ctx) -> Vec<Draft> {
                 let mentions = ctx.roles.role_panic.into_iter().collect();
                 let mut draft = Draft::one_off(embed.footer(footer));
                 draft.mentions = mentions;
+                // A panic notifies; a cleared panic (below) is quiet.
+                draft.notify = true;
                 return vec![draft];
             }
             Embed::new()
