@@ -363,7 +363,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cards_queued_before_the_notify_column_post_quiet() {
+    async fn cards_queued_before_the_notify_column_notify_only_if_they_ping() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         // A database as the previous release left it, one card still queued.
@@ -383,7 +383,8 @@ mod tests {
         before.run(&pool).await.unwrap();
         sqlx::query(
             "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, updated_at)
-             VALUES ('911:1', 101, '{\"title\":\"old\"}', '[201]', 0)",
+             VALUES ('911:1', 101, '{\"title\":\"old emergency\"}', '[201]', 0),
+                    ('911:2', 101, '{\"title\":\"old calm call\"}', '[]', 0)",
         )
         .execute(&pool)
         .await
@@ -391,7 +392,14 @@ mod tests {
         pool.close().await;
 
         let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
-        assert_eq!(queued(&store).await, [("old".to_owned(), false)]);
+        // A silent message would mute the emergency's role ping.
+        assert_eq!(
+            queued(&store).await,
+            [
+                ("old emergency".to_owned(), true),
+                ("old calm call".to_owned(), false)
+            ]
+        );
     }
 
     #[tokio::test]
