@@ -253,3 +253,20 @@ async fn a_gateway_that_accepts_and_closes_at_once_does_not_get_a_reconnect_stor
     );
     drop(app);
 }
+
+#[tokio::test]
+async fn stopping_closes_the_gateway_session_cleanly_through_the_gate() {
+    let fake = FakeDiscord::start().await;
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    fake.wait_for_live_gateway(WAIT).await;
+    readyz_says(&app, "gateway: connected").await;
+    let _ = app.stop().await;
+    // serenity closes its shard through the gate: the gate must still relay
+    // that close frame, not drop the connection under it (serenity then
+    // waits 5 s for a clean close that never comes).
+    assert_eq!(
+        fake.client_closes(),
+        [Some(1000)],
+        "one normal close from the client"
+    );
+}

@@ -48,7 +48,11 @@ pub struct BotData {
 pub async fn run(config: DiscordConfig, data: BotData, rest: Rest, stop: CancellationToken) {
     let gateway = data.gateway.clone();
     let policy = ConnectPolicy::new(config.gateway_max_connects, config.gateway_window);
-    let gate = match Gate::start(policy, gateway.clone(), stop.clone()).await {
+    // The gate outlives the client: serenity closes its shard through it
+    // when `stop` fires, so the gate stops only once this function returns.
+    let gate_stop = CancellationToken::new();
+    let _stop_gate = gate_stop.clone().drop_guard();
+    let gate = match Gate::start(policy, gateway.clone(), gate_stop).await {
         Ok(gate) => gate,
         Err(e) => {
             tracing::error!(error = %e, "could not start the gateway gate; Discord's gateway is off");

@@ -441,6 +441,8 @@ struct St {
     gateway_mode: GatewayMode,
     /// When each gateway websocket was accepted.
     connection_times: Vec<Instant>,
+    /// The close code of each close frame a client sent (`None`: a frame without one).
+    client_closes: Vec<Option<u16>>,
     rate_limit: Option<(u32, Duration)>,
     channel_hits: HashMap<u64, VecDeque<Instant>>,
     down: bool,
@@ -505,6 +507,7 @@ impl FakeDiscord {
                 registration_failures: VecDeque::new(),
                 gateway_mode: GatewayMode::Normal,
                 connection_times: Vec::new(),
+                client_closes: Vec::new(),
                 rate_limit: None,
                 channel_hits: HashMap::new(),
                 down: false,
@@ -635,6 +638,11 @@ impl FakeDiscord {
     /// How new gateway connections are treated from now on (open ones are left alone).
     pub fn set_gateway_mode(&self, mode: GatewayMode) {
         self.shared.lock().gateway_mode = mode;
+    }
+
+    /// The close frames clients sent on the gateway, by code, in order.
+    pub fn client_closes(&self) -> Vec<Option<u16>> {
+        self.shared.lock().client_closes.clone()
     }
 
     /// When each gateway websocket was accepted, in order.
@@ -2713,7 +2721,11 @@ async fn gateway_session(shared: Arc<Shared>, mut socket: WebSocket) {
                     Some(Ok(WsMessage::Text(text))) => {
                         handle_gateway_payload(&shared, conn_id, &tx, text.as_str());
                     }
-                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => break,
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        shared.lock().client_closes.push(frame.map(|f| f.code));
+                        break;
+                    }
+                    Some(Err(_)) | None => break,
                     Some(Ok(_)) => {}
                 },
                 outgoing = rx.recv() => match outgoing {
