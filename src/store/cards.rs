@@ -329,8 +329,6 @@ pub async fn message_gone(store: &Store, message_id: MessageId) -> Result<(), St
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-    use std::str::FromStr;
     use std::time::Duration;
 
     use super::*;
@@ -367,20 +365,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         // A database as the previous release left it, one card still queued.
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!("./migrations");
-        before.migrations = Cow::Owned(
-            before
-                .migrations
-                .iter()
-                .filter(|m| m.version < 4)
-                .cloned()
-                .collect(),
-        );
-        before.run(&pool).await.unwrap();
+        let pool = crate::store::migrated_before(&url, 4).await;
         sqlx::query(
             "INSERT INTO discord_cards (card_key, channel_id, embed, mentions, updated_at)
              VALUES ('911:1', 101, '{\"title\":\"old emergency\"}', '[201]', 0),

@@ -117,26 +117,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_migration_turns_destination_names_into_rows() {
-        use std::borrow::Cow;
-        use std::str::FromStr;
-
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         // A database as the previous release left it.
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
-            .unwrap()
-            .create_if_missing(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        let mut before = sqlx::migrate!("./migrations");
-        before.migrations = Cow::Owned(
-            before
-                .migrations
-                .iter()
-                .filter(|m| m.version < 3)
-                .cloned()
-                .collect(),
-        );
-        before.run(&pool).await.unwrap();
+        let pool = crate::store::migrated_before(&url, 3).await;
         sqlx::query(
             "INSERT INTO events (id, received_at, event_type, body) VALUES (1, 0, 'EVENT_911', x'7b7d');
              INSERT INTO outbox (event_id, destination, state, updated_at) VALUES

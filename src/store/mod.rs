@@ -345,6 +345,27 @@ pub struct Setting {
     pub changed_at: i64,
 }
 
+/// A database at `url` as a release before migration `version` left it:
+/// migrated up to, not including, that version (for upgrade tests).
+#[cfg(test)]
+pub(crate) async fn migrated_before(url: &str, version: i64) -> sqlx::SqlitePool {
+    let options = SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = std::borrow::Cow::Owned(
+        before
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect(),
+    );
+    before.run(&pool).await.unwrap();
+    pool
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

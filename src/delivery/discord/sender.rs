@@ -122,11 +122,7 @@ impl Sender {
         // notifies if any card in it does; otherwise it goes silent.
         let notify = group.iter().any(|c| c.notify);
         let sent: Vec<(i64, i64)> = group.iter().map(|c| (c.id, c.version)).collect();
-        let real = self.sink.is_discord();
-        if real {
-            self.pacer.record(channel.get(), Instant::now());
-            metrics::delivery_attempt(DESTINATION);
-        }
+        let real = self.attempt_starts(channel);
         match self
             .sink
             .post(channel, &post_body(&embeds, &mentions, notify))
@@ -157,11 +153,7 @@ impl Sender {
         let embeds: Vec<&Embed> = shown.iter().map(|c| &c.embed).collect();
         let mentions: Vec<u64> = shown.iter().flat_map(|c| c.mentions.iter().copied()).collect();
         let sent: Vec<(i64, i64)> = shown.iter().map(|c| (c.id, c.version)).collect();
-        let real = self.sink.is_discord();
-        if real {
-            self.pacer.record(channel.get(), Instant::now());
-            metrics::delivery_attempt(DESTINATION);
-        }
+        let real = self.attempt_starts(channel);
         match self
             .sink
             .edit(channel, message_id, &message_body(&embeds, &mentions))
@@ -256,6 +248,17 @@ impl Sender {
 
 impl Sender {
     /// The answer said the channel's bucket is empty: hold it until it resets.
+    /// Paces and counts a request about to go to `channel`, when the sink is
+    /// Discord; returns whether it is.
+    fn attempt_starts(&mut self, channel: ChannelId) -> bool {
+        let real = self.sink.is_discord();
+        if real {
+            self.pacer.record(channel.get(), Instant::now());
+            metrics::delivery_attempt(DESTINATION);
+        }
+        real
+    }
+
     fn bucket(&mut self, channel: ChannelId, exhausted: Option<Duration>) {
         if let Some(reset_after) = exhausted {
             tracing::debug!(
