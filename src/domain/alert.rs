@@ -95,7 +95,7 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
 /// The Discord embed for a burst's [`summarize`] lines. The lines quote
 /// text cadbridge does not control (a game server's or Discord's answer, a
 /// CAD event type), so each is made inert (mentions broken, markdown
-/// escaped) and cut to [`LINE_MAX`]; the embed is [`Embed::fit`].
+/// escaped) and cut to `LINE_MAX` (500) characters; the embed is [`Embed::fit`].
 pub fn embed(lines: &[String]) -> Embed {
     let lines: Vec<String> = lines
         .iter()

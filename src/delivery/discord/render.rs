@@ -19,7 +19,7 @@
 //! the flag per message (see `sender.rs`).
 //!
 //! NOTE for the coming thread lines and duty board: their cards must be
-//! quiet (`notify: false`, what [`Draft::one_off`] gives); set the bit where
+//! quiet (`notify: false`, what `Draft::one_off` gives); set the bit where
 //! those drafts are built, and add their kinds to the README's "What appears
 //! where".
 
