@@ -4,7 +4,9 @@
 pub mod cards;
 pub mod destinations;
 pub mod gauges;
+pub mod links;
 pub mod outbox;
+pub mod shifts;
 pub mod units;
 mod writer;
 
