@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo bench --bench pipeline -- [--events N] [--concurrency C] [--rate R]
 //!     [--mix 911|realistic] [--no-discord] [--relay-wait S] [--discord-wait S] [--seed N]
+//!     [--env KEY=VALUE]...
 //! ```
 //!
 //! It reports; it asserts no timing. It exits non-zero only when an
@@ -61,6 +62,9 @@ struct Opts {
     linger: Duration,
     /// The cadbridge binary to run (default: the one cargo built).
     bin: String,
+    /// Extra settings for cadbridge (`--env KEY=VALUE`, repeatable), e.g. to
+    /// compare a feature on and off.
+    env: Vec<(String, String)>,
 }
 
 impl Opts {
@@ -76,6 +80,7 @@ impl Opts {
             seed: 7,
             linger: Duration::ZERO,
             bin: env!("CARGO_BIN_EXE_cadbridge").to_string(),
+            env: Vec::new(),
         };
         // `cargo bench` passes `--bench` to a harness = false target; skip it.
         let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
@@ -102,12 +107,20 @@ impl Opts {
                 "--seed" => opts.seed = num(&value("--seed")?, "--seed")?,
                 "--linger" => opts.linger = Duration::from_secs(num(&value("--linger")?, "--linger")?),
                 "--bin" => opts.bin = value("--bin")?,
+                "--env" => {
+                    let kv = value("--env")?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| format!("--env: expected KEY=VALUE, got {kv:?}"))?;
+                    opts.env.push((k.to_string(), v.to_string()));
+                }
                 "-h" | "--help" => {
                     println!(
                         "cargo bench --bench pipeline -- [--events N (20000)] [--concurrency C (64)] \
                          [--rate R events/s (open loop; default: saturate)] [--mix 911|realistic] \
                          [--no-discord] [--relay-wait S (120)] [--discord-wait S (60)] [--seed N (7)] [--linger S (0)] \
-                         [--bin PATH (a cadbridge binary to run instead, e.g. an unstripped build for perf)]"
+                         [--bin PATH (a cadbridge binary to run instead, e.g. an unstripped build for perf)] \
+                         [--env KEY=VALUE (an extra setting for cadbridge; repeatable)]"
                     );
                     std::process::exit(0);
                 }
@@ -123,7 +136,7 @@ impl Opts {
 
     fn describe(&self) -> String {
         format!(
-            "--events {} {} --mix {}{} --relay-wait {} --discord-wait {} --seed {}{}{}",
+            "--events {} {} --mix {}{} --relay-wait {} --discord-wait {} --seed {}{}{}{}",
             self.events,
             match self.rate {
                 Some(r) => format!("--rate {r}"),
@@ -147,6 +160,10 @@ impl Opts {
             } else {
                 format!(" --bin {}", self.bin)
             },
+            self.env
+                .iter()
+                .map(|(k, v)| format!(" --env {k}={v}"))
+                .collect::<String>(),
         )
     }
 }
@@ -484,7 +501,12 @@ impl Drop for Cadbridge {
     }
 }
 
-fn start_cadbridge(bin: &str, game_url: &str, discord: Option<&FakeDiscord>) -> Cadbridge {
+fn start_cadbridge(
+    bin: &str,
+    game_url: &str,
+    discord: Option<&FakeDiscord>,
+    extra: &[(String, String)],
+) -> Cadbridge {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let db = format!("sqlite://{}", dir.path().join("cadbridge.db").display());
     let mut cmd = Command::new(bin);
@@ -506,6 +528,7 @@ fn start_cadbridge(bin: &str, game_url: &str, discord: Option<&FakeDiscord>) -> 
         .env("DISCORD_CHANNEL_UNITS", CH_UNITS.to_string())
         .env("DISCORD_CHANNEL_DISPATCH", CH_DISPATCH.to_string())
         .env("DISCORD_CHANNEL_OTHER", CH_OTHER.to_string())
+        .envs(extra.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -835,7 +858,7 @@ async fn main() {
     };
 
     // cadbridge.
-    let mut app = start_cadbridge(&opts.bin, &game.url(), discord.as_ref());
+    let mut app = start_cadbridge(&opts.bin, &game.url(), discord.as_ref(), &opts.env);
     eprintln!("pipeline: cadbridge (pid {}) listens on {}", app.pid, app.addr);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = proc_status_kb(app.pid, "VmRSS");
