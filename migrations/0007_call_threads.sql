@@ -20,6 +20,7 @@ CREATE TABLE call_threads (
     updated_at      INTEGER NOT NULL
 );
 CREATE INDEX call_threads_active ON call_threads (state) WHERE state IN ('pending', 'open');
+CREATE UNIQUE INDEX call_threads_card ON call_threads (card_key);
 
 -- Lines waiting to be posted into a call's thread, in order (id). A line is
 -- deleted once Discord has it; a refused thread's lines are deleted with
@@ -34,3 +35,11 @@ CREATE TABLE call_thread_lines (
     created_at      INTEGER NOT NULL
 );
 CREATE INDEX call_thread_lines_call ON call_thread_lines (call_id, id);
+
+-- Retention: a call's thread (and any line left) goes with its card's
+-- record, which the hourly prune deletes once unchanged for RETENTION_DAYS.
+CREATE TRIGGER call_threads_follow_cards AFTER DELETE ON discord_cards
+WHEN OLD.card_key LIKE 'dispatch:%'
+BEGIN
+    DELETE FROM call_threads WHERE card_key = OLD.card_key;
+END;

@@ -361,3 +361,190 @@ pub async fn waiting_lines(store: &Store) -> Result<Vec<(i64, String)>, StoreErr
             .await?,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::card::Card;
+    use crate::domain::embed::Embed;
+    use crate::domain::route::RouteKind;
+    use crate::store::cards;
+
+    const CHANNEL: ChannelId = ChannelId(102);
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        (dir, Store::open(&url, Duration::from_secs(5)).await.unwrap())
+    }
+
+    fn card(call_id: i64) -> Card {
+        Card {
+            kind: RouteKind::Dispatch,
+            key: Some(format!("dispatch:{call_id}")),
+            embed: Embed::new().title(format!("Call #{call_id}")),
+            mentions: Vec::new(),
+            notify: false,
+            state: None,
+        }
+    }
+
+    fn change(call_id: i64, name: Option<&str>, lines: &[&str], close: bool) -> CallThreadChange {
+        CallThreadChange {
+            call_id,
+            card_key: format!("dispatch:{call_id}"),
+            name: name.map(str::to_owned),
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            close,
+        }
+    }
+
+    /// Stores cards and thread changes as the render worker's commit does.
+    async fn commit(store: &Store, cards: Vec<Card>, changes: Vec<CallThreadChange>) {
+        let cards: Vec<(Card, ChannelId)> = cards.into_iter().map(|c| (c, CHANNEL)).collect();
+        store
+            .writer()
+            .write(move |conn| {
+                Box::pin(async move {
+                    cards::upsert_all(conn, &cards).await?;
+                    record(conn, &changes, now_ms()).await
+                })
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn card_id(store: &Store, call_id: i64) -> i64 {
+        cards::dirty_in_channel(store, CHANNEL, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.embed.title.as_deref() == Some(&format!("Call #{call_id}")))
+            .unwrap()
+            .id
+    }
+
+    #[tokio::test]
+    async fn a_thread_starts_only_on_a_card_discord_does_not_show_yet() {
+        let (_dir, store) = store().await;
+        // Call 1's card was posted before threads: it never gets one.
+        commit(&store, vec![card(1)], vec![]).await;
+        let posted = card_id(&store, 1).await;
+        cards::shown(&store, &[(posted, 1)], Some(MessageId(9001)))
+            .await
+            .unwrap();
+        commit(
+            &store,
+            vec![card(1), card(2)],
+            vec![
+                change(1, Some("#1"), &["late line"], false),
+                change(2, Some("P2 · #2"), &["first"], false),
+            ],
+        )
+        .await;
+        let second = card_id(&store, 2).await;
+        assert_eq!(cards_wanting_threads(&store, &[second]).await.unwrap(), [second]);
+        // The name follows the call until the card is posted.
+        commit(
+            &store,
+            vec![card(2)],
+            vec![change(2, Some("P1 · #2"), &["second"], false)],
+        )
+        .await;
+        let rows = table(&store).await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].call_id, rows[0].name.as_str(), rows[0].state.as_str()),
+            (2, "P1 · #2", "pending")
+        );
+        assert_eq!(
+            waiting_lines(&store).await.unwrap(),
+            [(2, "first".to_owned()), (2, "second".to_owned())]
+        );
+        assert!(
+            starts(&store, 10).await.unwrap().is_empty(),
+            "the card is not posted yet"
+        );
+        cards::shown(&store, &[(second, 2)], Some(MessageId(9002)))
+            .await
+            .unwrap();
+        let start = starts(&store, 10).await.unwrap();
+        assert_eq!(start[0].message_id, MessageId(9002));
+        assert!(
+            line_heads(&store, 10).await.unwrap().is_empty(),
+            "no line before the thread"
+        );
+        opened(&store, 2, ChannelId(9002)).await.unwrap();
+        // Once posted, the name stays.
+        commit(
+            &store,
+            vec![card(2)],
+            vec![change(2, Some("renamed"), &[], false)],
+        )
+        .await;
+        assert_eq!(table(&store).await.unwrap()[0].name, "P1 · #2");
+        let heads = line_heads(&store, 10).await.unwrap();
+        assert_eq!((heads.len(), heads[0].content.as_str()), (1, "first"));
+    }
+
+    #[tokio::test]
+    async fn lines_after_the_close_or_a_refusal_are_dropped_and_a_pruned_card_takes_its_thread() {
+        let (_dir, store) = store().await;
+        commit(
+            &store,
+            vec![card(1), card(2)],
+            vec![
+                change(1, Some("#1"), &["a", "closing"], true),
+                change(2, Some("#2"), &["b"], false),
+            ],
+        )
+        .await;
+        commit(
+            &store,
+            vec![],
+            vec![
+                change(1, None, &["too late"], false),
+                change(2, None, &["c"], false),
+            ],
+        )
+        .await;
+        refused(&store, 2, "HTTP 403: Missing Permissions").await.unwrap();
+        commit(&store, vec![], vec![change(2, None, &["after refusal"], false)]).await;
+        assert_eq!(
+            waiting_lines(&store).await.unwrap(),
+            [(1, "a".to_owned()), (1, "closing".to_owned())]
+        );
+        let rows = table(&store).await.unwrap();
+        assert!(rows[0].close_wanted);
+        assert_eq!(rows[1].state, "refused");
+        assert!(
+            active_calls(&store).await.unwrap().is_empty(),
+            "closing and refused take no lines"
+        );
+
+        // The close waits for the last line.
+        opened(&store, 1, ChannelId(7)).await.unwrap();
+        assert!(closes(&store, 10).await.unwrap().is_empty());
+        for line in line_heads(&store, 10).await.unwrap() {
+            line_posted(&store, line.id).await.unwrap();
+        }
+        line_posted(&store, line_heads(&store, 10).await.unwrap()[0].id)
+            .await
+            .unwrap();
+        assert_eq!(closes(&store, 10).await.unwrap()[0].thread_id, ChannelId(7));
+        closed(&store, 1, None).await.unwrap();
+        assert!(closes(&store, 10).await.unwrap().is_empty());
+
+        // Retention: once the cards' records go, so do the threads.
+        for call in [1, 2] {
+            let id = card_id(&store, call).await;
+            cards::shown(&store, &[(id, 1)], Some(MessageId(100 + call as u64)))
+                .await
+                .unwrap();
+        }
+        store.prune(now_ms() + 1).await.unwrap();
+        assert!(table(&store).await.unwrap().is_empty());
+    }
+}
