@@ -465,3 +465,39 @@ async fn a_call_shown_before_threads_were_on_gets_no_thread_mid_life() {
     let rows = threads::table(&app.store).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.call_id).collect::<Vec<_>>(), [1200]);
 }
+
+#[tokio::test]
+async fn a_card_deleted_before_its_thread_starts_is_posted_again_and_the_thread_starts_there() {
+    let fake = FakeDiscord::start().await;
+    // The first start fails (503) and is retried a second later; meanwhile
+    // a moderator deletes the call's message.
+    fake.fail_next_thread_requests(1, 503);
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 1187, 2, "Robbery", "Grove St")).await;
+    let first = wait_card(&fake, 1187).await;
+    eventually(WAIT, "a failed start", || async {
+        (!fake.thread_requests().is_empty()).then_some(())
+    })
+    .await;
+    fake.delete_message(first.message_id);
+
+    let thread = fake.wait_for_threads(1, WAIT).await.remove(0);
+    assert_ne!(thread.id, first.message_id, "started on the new message");
+    let again = fake
+        .successful_messages()
+        .into_iter()
+        .find(|m| m.method == "POST" && m.message_id == thread.id)
+        .expect("the card posted again");
+    assert_eq!(again.channel_id, CH_DISPATCH);
+    assert!(all_text(&again.body["embeds"]).contains("Call #1187"));
+    let statuses: Vec<u16> = fake.thread_requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 404, 201]);
+    post(&app, &note(1187, "1-ADAM-12", "Scene secured.")).await;
+    let line = eventually(WAIT, "the note's line", || async {
+        thread_lines(&fake, thread.id).into_iter().next()
+    })
+    .await;
+    assert!(line.content().ends_with("Scene secured."), "{}", line.content());
+    // No alert: nothing was refused.
+    assert!(fake.messages().iter().all(|m| m.channel_id != CH_LOG));
+}

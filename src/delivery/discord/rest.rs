@@ -122,7 +122,8 @@ impl Rest {
     /// Starts a public thread on a posted message; returns the thread's id
     /// (a thread started from a message has the message's id). A message
     /// that already has a thread (Discord's 160004: started before a
-    /// restart lost the answer) counts as started.
+    /// restart lost the answer) counts as started; an unknown message (10008:
+    /// deleted in Discord) is [`SendError::Gone`].
     pub async fn start_thread(
         &self,
         channel: u64,
@@ -136,6 +137,7 @@ impl Rest {
         match self.send_coded(route, LightMethod::Post, body).await {
             Ok((answer, exhausted)) => Ok((id_of(&answer).unwrap_or(message), exhausted)),
             Err((_, Some(THREAD_ALREADY_CREATED))) => Ok((message, None)),
+            Err((_, Some(UNKNOWN_MESSAGE))) => Err(SendError::Gone),
             Err((e, _)) => Err(e),
         }
     }
@@ -274,6 +276,8 @@ impl Rest {
 
 /// Discord's error code for a message that already has a thread.
 const THREAD_ALREADY_CREATED: u64 = 160_004;
+/// Discord's error code for a message that does not exist (any more).
+const UNKNOWN_MESSAGE: u64 = 10_008;
 
 /// The `id` of a message or channel in Discord's answer (a string, or a
 /// number from a lenient server).

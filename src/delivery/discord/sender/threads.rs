@@ -18,7 +18,7 @@ use crate::delivery::retry::backoff;
 use crate::domain::alert::Alert;
 use crate::domain::ids::ChannelId;
 use crate::store::StoreError;
-use crate::store::cards::DirtyCard;
+use crate::store::cards::{self, DirtyCard};
 use crate::store::threads::{self, ThreadClose, ThreadLine, ThreadStart};
 use crate::telemetry::metrics;
 
@@ -125,6 +125,18 @@ impl Sender {
                     );
                 }
                 threads::opened(&self.store, start.call_id, thread).await
+            }
+            Err(SendError::Gone) => {
+                // The card was deleted in Discord: post it again, and start
+                // the thread on the new message.
+                tracing::warn!(
+                    channel = channel.get(),
+                    message_id = start.message_id.get(),
+                    "a dispatch call's message was deleted before its thread started; posting it again"
+                );
+                threads::retry_thread(&self.store, start.call_id, 0, "the call's message was deleted")
+                    .await?;
+                cards::message_gone(&self.store, start.message_id).await
             }
             Err(e) => match self.thread_failure(channel, start.attempts, e) {
                 Failure::NotSent => Ok(()),
