@@ -142,6 +142,8 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
     post(&app, &json_fixture("EVENT_DISPATCH_UNIT_DETACH.json")).await;
     // 57 is no longer attached: its status is no line.
     post(&app, &status(57, 4)).await;
+    // The first archive attempt fails (500) and is retried.
+    fake.fail_next_thread_requests(1, 500);
     post(&app, &closed(1187)).await;
     wait_closed(&fake, thread.id).await;
 
@@ -199,9 +201,12 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
     assert_eq!(archive.body, json!({ "archived": true, "locked": true }));
     assert!(archive.at >= lines.last().unwrap().at);
     assert_eq!(
-        requests.iter().filter(|r| r.is_success()).count(),
-        2,
-        "one start, one archive: {requests:?}"
+        requests
+            .iter()
+            .map(|r| (r.method.as_str(), r.status))
+            .collect::<Vec<_>>(),
+        [("POST", 201), ("PATCH", 500), ("PATCH", 200)],
+        "one start, one archive retried once"
     );
 
     // The card stayed one message, edited in place, now closed.
@@ -233,6 +238,8 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
 #[tokio::test]
 async fn hostile_cad_text_in_a_title_or_note_stays_inert_in_the_thread() {
     let fake = FakeDiscord::start().await;
+    // Starting the thread is rate limited once: it waits and goes again.
+    fake.fail_next_thread_requests(1, 429);
     let app = TestApp::spawn_with_discord(&fake, &[]).await;
     let hostile = "@everyone <@&203> <#102> **loud** [x](http://evil.invalid) ||s||";
     post(&app, &call("EVENT_DISPATCH_NEW", 77, 3, hostile, "Grove St")).await;
@@ -243,6 +250,8 @@ async fn hostile_cad_text_in_a_title_or_note_stays_inert_in_the_thread() {
         thread.name
     );
     assert!(thread.name.ends_with(" · #77"), "{}", thread.name);
+    let statuses: Vec<u16> = fake.thread_requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 201]);
     post(
         &app,
         &note(
