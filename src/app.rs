@@ -178,7 +178,8 @@ impl Application {
             retention,
         )
         .await
-        .context("loading the unit roster")?;
+        .context("loading the unit roster")?
+        .with_call_threads(discord.call_threads);
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
@@ -194,7 +195,9 @@ impl Application {
             None => Arc::new(LogSink),
         };
         tasks.spawn(
-            Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
+            Sender::new(self.store.clone(), sink, alerts.clone())
+                .with_call_threads(discord.call_threads)
+                .run(cards_ready.clone(), stop.clone()),
         );
         if let Some(rest) = rest {
             let data = BotData {

@@ -65,6 +65,8 @@ pub struct DiscordConfig {
     /// Stop sending to Discord at this many 401/403/429 answers in 10
     /// minutes (Discord bans the IP at 10,000).
     pub invalid_request_limit: u32,
+    /// `DISCORD_CALL_THREADS`: a thread per dispatch call on its card.
+    pub call_threads: bool,
 }
 
 impl DiscordConfig {
@@ -196,6 +198,7 @@ impl Config {
                 "1000",
                 |s| s.parse().ok().filter(|n| (1..=9000).contains(n)),
             )?,
+            call_threads: env.parse_or("DISCORD_CALL_THREADS", "true or false", "true", parse_bool)?,
         };
 
         let forward = ForwardConfig {

@@ -24,6 +24,9 @@ pub enum Alert {
     /// Discord refused so many requests (401/403/429) that cadbridge stopped
     /// sending to it for a while, to stay under its invalid-request limit.
     DiscordPaused { refused: u32, resume_in_secs: u64 },
+    /// Discord refused a dispatch call's thread (a missing permission, a
+    /// channel without threads): raised once, not per call.
+    ThreadsRefused { channel: u64, reason: String },
 }
 
 /// The sending side; cheap to clone. Alerts never block delivery: when the
@@ -72,6 +75,11 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
                  sending to Discord for {} to stay under Discord's limit. Check the bot token and \
                  the bot's permissions in the routed channels.",
                 humantime::format_duration(std::time::Duration::from_secs(*resume_in_secs))
+            )),
+            Alert::ThreadsRefused { channel, reason } => lines.push(format!(
+                "Discord refused a dispatch call's thread in channel {channel} ({reason}): calls keep \
+                 their cards but get no thread. Give the bot Create Public Threads, Send Messages in \
+                 Threads and Manage Threads there, or set DISCORD_CALL_THREADS=false."
             )),
         }
     }

@@ -7,6 +7,7 @@ pub mod gauges;
 pub mod links;
 pub mod outbox;
 pub mod shifts;
+pub mod threads;
 pub mod units;
 mod writer;
 

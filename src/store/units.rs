@@ -7,6 +7,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::destinations::DISCORD_ID;
+use super::threads::CallThreadChange;
 use super::{Store, StoreError};
 use crate::domain::card::Card;
 use crate::domain::event::Unit;
@@ -45,12 +46,16 @@ pub async fn pending_render(store: &Store, limit: i64) -> Result<Vec<(i64, i64, 
     .await?)
 }
 
-/// Stores what one batch rendered: the cards, the roster's changes (new
-/// snapshots, removed units, units seen at `now`), and the batch's outbox
-/// rows as done, all in the writer's transaction.
+/// Stores what one batch rendered: the cards, the calls' thread changes
+/// (after the cards: a thread starts only on a card Discord does not show
+/// yet), the roster's changes (new snapshots, removed units, units seen at
+/// `now`), and the batch's outbox rows as done, all in the writer's
+/// transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn commit_rendered(
     conn: &mut SqliteConnection,
     cards: Vec<(Card, ChannelId)>,
+    threads: Vec<CallThreadChange>,
     units: HashMap<i64, Option<Unit>>,
     seen: Vec<i64>,
     now: i64,
@@ -58,6 +63,7 @@ pub async fn commit_rendered(
     last: i64,
 ) -> Result<(), sqlx::Error> {
     super::cards::upsert_all(conn, &cards).await?;
+    super::threads::record(conn, &threads, now).await?;
     let (kept, removed): (Vec<_>, Vec<_>) = units.into_iter().partition(|(_, unit)| unit.is_some());
     for chunk in kept.chunks(500) {
         let mut query: QueryBuilder<Sqlite> =

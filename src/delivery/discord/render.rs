@@ -29,6 +29,7 @@ mod other;
 #[cfg(test)]
 mod tests;
 mod text;
+pub mod thread;
 mod units;
 
 use std::collections::HashMap;

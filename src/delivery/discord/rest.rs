@@ -102,9 +102,7 @@ impl Rest {
             channel_id: ChannelId::new(channel),
         };
         let (answer, exhausted) = self.send(route, LightMethod::Post, body).await?;
-        let id = answer
-            .get("id")
-            .and_then(|id| id.as_str().and_then(|s| s.parse().ok()).or_else(|| id.as_u64()))
+        let id = id_of(&answer)
             .ok_or_else(|| SendError::Retryable("Discord's answer had no message id".into()))?;
         Ok((id, exhausted))
     }
@@ -119,6 +117,39 @@ impl Rest {
             Err(SendError::Permanent(reason)) if reason.starts_with("HTTP 404") => Err(SendError::Gone),
             other => other.map(|(_, exhausted)| exhausted),
         }
+    }
+
+    /// Starts a public thread on a posted message; returns the thread's id
+    /// (a thread started from a message has the message's id). A message
+    /// that already has a thread (Discord's 160004: started before a
+    /// restart lost the answer) counts as started; an unknown message (10008:
+    /// deleted in Discord) is [`SendError::Gone`].
+    pub async fn start_thread(
+        &self,
+        channel: u64,
+        message: u64,
+        body: &Value,
+    ) -> Result<(u64, Exhausted), SendError> {
+        let route = Route::ChannelMessageThreads {
+            channel_id: ChannelId::new(channel),
+            message_id: MessageId::new(message),
+        };
+        match self.send_coded(route, LightMethod::Post, body).await {
+            Ok((answer, exhausted)) => Ok((id_of(&answer).unwrap_or(message), exhausted)),
+            Err((_, Some(THREAD_ALREADY_CREATED))) => Ok((message, None)),
+            Err((_, Some(UNKNOWN_MESSAGE))) => Err(SendError::Gone),
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// Changes a channel's settings (a thread: archived, locked).
+    pub async fn edit_channel(&self, channel: u64, body: &Value) -> Result<Exhausted, SendError> {
+        let route = Route::Channel {
+            channel_id: ChannelId::new(channel),
+        };
+        self.send(route, LightMethod::Patch, body)
+            .await
+            .map(|(_, exhausted)| exhausted)
     }
 
     /// Replaces the application's slash commands (in one guild, or globally).
@@ -149,19 +180,35 @@ impl Rest {
         method: LightMethod,
         body: &Value,
     ) -> Result<(Value, Exhausted), SendError> {
+        self.send_coded(route, method, body).await.map_err(|(e, _)| e)
+    }
+
+    /// [`Self::send`], with Discord's JSON error code of a refusal.
+    async fn send_coded(
+        &self,
+        route: Route<'_>,
+        method: LightMethod,
+        body: &Value,
+    ) -> Result<(Value, Exhausted), (SendError, Option<u64>)> {
+        let code = |answer: &Value| answer.get("code").and_then(Value::as_u64);
         if let Some(until) = self.paused_until(Instant::now()) {
-            return Err(SendError::Paused { until });
+            return Err((SendError::Paused { until }, None));
         }
-        let bytes = serde_json::to_vec(body).map_err(|e| SendError::Permanent(e.to_string()))?;
+        let bytes = serde_json::to_vec(body).map_err(|e| (SendError::Permanent(e.to_string()), None))?;
         let request = Request::new(route, method)
             .body(Some(bytes))
             .build(&self.client, self.http.token(), self.http.proxy.as_deref())
-            .map_err(|e| SendError::Permanent(format!("could not build the request: {e}")))?
+            .map_err(|e| {
+                (
+                    SendError::Permanent(format!("could not build the request: {e}")),
+                    None,
+                )
+            })?
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => return Err(SendError::Retryable("timed out".into())),
-            Err(_) => return Err(SendError::Retryable("could not reach Discord".into())),
+            Err(e) if e.is_timeout() => return Err((SendError::Retryable("timed out".into()), None)),
+            Err(_) => return Err((SendError::Retryable("could not reach Discord".into()), None)),
         };
         let status = response.status().as_u16();
         let headers = response.headers();
@@ -185,7 +232,7 @@ impl Rest {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        match status {
+        let error = match status {
             429 => {
                 let secs = answer
                     .get("retry_after")
@@ -197,11 +244,12 @@ impl Rest {
                 let global = answer.get("global").and_then(Value::as_bool).unwrap_or(false)
                     || header_global
                     || scope.as_deref() == Some("global");
-                Err(SendError::RateLimited { retry_after, global })
+                SendError::RateLimited { retry_after, global }
             }
-            s if s >= 500 => Err(SendError::Retryable(format!("HTTP {s}"))),
-            s => Err(SendError::Permanent(format!("HTTP {s}: {message}"))),
-        }
+            s if s >= 500 => SendError::Retryable(format!("HTTP {s}")),
+            s => SendError::Permanent(format!("HTTP {s}: {message}")),
+        };
+        Err((error, code(&answer)))
     }
 
     /// Counts a 401/403/429; trips the guard (with one alert) at the limit.
@@ -224,6 +272,19 @@ impl Rest {
             });
         }
     }
+}
+
+/// Discord's error code for a message that already has a thread.
+const THREAD_ALREADY_CREATED: u64 = 160_004;
+/// Discord's error code for a message that does not exist (any more).
+const UNKNOWN_MESSAGE: u64 = 10_008;
+
+/// The `id` of a message or channel in Discord's answer (a string, or a
+/// number from a lenient server).
+fn id_of(answer: &Value) -> Option<u64> {
+    answer
+        .get("id")
+        .and_then(|id| id.as_str().and_then(|s| s.parse().ok()).or_else(|| id.as_u64()))
 }
 
 /// `X-RateLimit-Reset-After`: seconds with a fraction.

@@ -4,6 +4,13 @@
 //! paces each channel, and retries on 429, 5xx and timeouts. A card stays
 //! dirty in the database until Discord has it, so nothing is lost across a
 //! restart.
+//!
+//! With call threads on, it also starts each dispatch call's thread once
+//! Discord has the call's card, posts the thread's lines in order and
+//! archives and locks it when the call closed (`sender/threads.rs`); cards
+//! go first, thread work when no card may go.
+
+mod threads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +61,10 @@ pub struct Sender {
     sink: Arc<dyn DiscordSink>,
     pacer: Pacer,
     alerts: Alerts,
+    /// `DISCORD_CALL_THREADS`.
+    call_threads: bool,
+    /// A refused thread was reported: one alert per run, not one per call.
+    threads_alerted: bool,
 }
 
 impl Sender {
@@ -63,7 +74,16 @@ impl Sender {
             sink,
             pacer: Pacer::default(),
             alerts,
+            call_threads: true,
+            threads_alerted: false,
         }
+    }
+
+    /// `DISCORD_CALL_THREADS` (on unless set): off, no thread is started and
+    /// no line posted, whatever is stored.
+    pub fn with_call_threads(mut self, on: bool) -> Self {
+        self.call_threads = on;
+        self
     }
 
     pub async fn run(self, wake: Arc<Notify>, stop: CancellationToken) {
@@ -101,7 +121,10 @@ impl Sender {
                     let backlog =
                         cards::dirty_in_channel(&self.store, head.channel_id, EMBEDS_PER_MESSAGE as i64)
                             .await?;
-                    let group = pack(&backlog, now_wall);
+                    let mut group = pack(&backlog, now_wall);
+                    if self.call_threads {
+                        self.alone_if_threaded(&mut group).await?;
+                    }
                     if group.is_empty() {
                         // The head changed since it was read: look again.
                         return Ok(Step::Worked);
@@ -110,6 +133,12 @@ impl Sender {
                 }
             }
             return Ok(Step::Worked);
+        }
+        if self.call_threads {
+            match self.send_thread_work(now_wall, now).await? {
+                Step::Worked => return Ok(Step::Worked),
+                Step::Wait(more) => wait = wait.min(more),
+            }
         }
         Ok(Step::Wait(wait))
     }

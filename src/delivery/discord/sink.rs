@@ -44,6 +44,24 @@ pub trait DiscordSink: Send + Sync {
         message: MessageId,
         body: &'a Value,
     ) -> SinkFuture<'a, Exhausted>;
+
+    /// Starts a public thread on a posted message (`body`: name, auto
+    /// archive duration); returns the thread's id. Only Discord has threads:
+    /// other sinks refuse (the sender never asks them: no thread is queued
+    /// while Discord is off).
+    fn start_thread<'a>(
+        &'a self,
+        _channel: ChannelId,
+        _message: MessageId,
+        _body: &'a Value,
+    ) -> SinkFuture<'a, (ChannelId, Exhausted)> {
+        Box::pin(async { Err(SendError::Permanent("this sink has no threads".into())) })
+    }
+
+    /// Changes a channel's settings (a thread: archived and locked).
+    fn edit_channel<'a>(&'a self, _channel: ChannelId, _body: &'a Value) -> SinkFuture<'a, Exhausted> {
+        Box::pin(async { Err(SendError::Permanent("this sink has no threads".into())) })
+    }
 }
 
 impl DiscordSink for Rest {
@@ -69,6 +87,22 @@ impl DiscordSink for Rest {
         body: &'a Value,
     ) -> SinkFuture<'a, Exhausted> {
         Box::pin(Rest::edit(self, channel.get(), message.get(), body))
+    }
+
+    fn start_thread<'a>(
+        &'a self,
+        channel: ChannelId,
+        message: MessageId,
+        body: &'a Value,
+    ) -> SinkFuture<'a, (ChannelId, Exhausted)> {
+        Box::pin(async move {
+            let (id, exhausted) = Rest::start_thread(self, channel.get(), message.get(), body).await?;
+            Ok((ChannelId(id), exhausted))
+        })
+    }
+
+    fn edit_channel<'a>(&'a self, channel: ChannelId, body: &'a Value) -> SinkFuture<'a, Exhausted> {
+        Box::pin(Rest::edit_channel(self, channel.get(), body))
     }
 }
 

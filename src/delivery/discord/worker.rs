@@ -3,6 +3,11 @@
 //! stores the cards and the roster in one transaction with the outbox rows.
 //! A burst of edits to one call ends as one card version, sent once.
 //!
+//! With call threads on, each dispatch card's change also becomes lines for
+//! the call's thread (`render::thread`), stored in the same transaction;
+//! so does each status change of a unit attached to a call with a thread,
+//! found through an index of those calls' units kept beside the roster.
+//!
 //! The roster in memory changes only once that transaction has committed
 //! (a batch is rendered against a copy), so a failed write leaves memory
 //! and the `units` table equal; units no event has named for the retention
@@ -15,14 +20,15 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::render::{self, CardState, Roles};
+use super::render::{self, CardState, Roles, thread};
 use super::routing::Routing;
 use crate::delivery::worker_loop::{self, Next, Step};
 use crate::domain::event::{Envelope, Unit};
 use crate::domain::ids::ChannelId;
 use crate::domain::roster::Roster;
+use crate::store::threads::CallThreadChange;
 use crate::store::{Store, StoreError, now_ms};
-use crate::store::{cards, units};
+use crate::store::{cards, threads, units};
 
 /// Events rendered in one transaction at most.
 const BATCH: i64 = 200;
@@ -38,6 +44,11 @@ pub struct RenderWorker {
     cards_ready: Arc<Notify>,
     /// Units not seen for this long are dropped.
     retention: Duration,
+    /// `DISCORD_CALL_THREADS`: dispatch calls get a thread of changes.
+    call_threads: bool,
+    /// The units attached to each call whose thread takes lines (as
+    /// committed), for the lines of their status changes.
+    thread_calls: HashMap<i64, Vec<i64>>,
 }
 
 impl RenderWorker {
@@ -50,6 +61,14 @@ impl RenderWorker {
         retention: Duration,
     ) -> Result<Self, StoreError> {
         let roster = Roster::from_stored(units::load(&store).await?);
+        let thread_calls = threads::active_calls(&store)
+            .await?
+            .into_iter()
+            .map(|(call_id, state)| match state {
+                Some(CardState::Dispatch { dispatch, .. }) => (call_id, dispatch.idents),
+                _ => (call_id, Vec::new()),
+            })
+            .collect();
         Ok(Self {
             store,
             routing,
@@ -58,7 +77,16 @@ impl RenderWorker {
             discord_on,
             cards_ready,
             retention,
+            call_threads: true,
+            thread_calls,
         })
+    }
+
+    /// `DISCORD_CALL_THREADS` (on unless set): off, no call gets a thread
+    /// and no line is stored.
+    pub fn with_call_threads(mut self, on: bool) -> Self {
+        self.call_threads = on;
+        self
     }
 
     /// The roster as committed.
@@ -103,6 +131,13 @@ impl RenderWorker {
         let mut seen = Vec::new();
         // Taken only once the batch has committed.
         let mut roster = self.roster.clone();
+        let threads_on = self.call_threads && self.discord_on;
+        let mut thread_calls = if threads_on {
+            self.thread_calls.clone()
+        } else {
+            HashMap::new()
+        };
+        let mut thread_changes: Vec<CallThreadChange> = Vec::new();
         let now = now_ms();
         for (_, received_at, body) in &rows {
             let received_at = *received_at;
@@ -110,6 +145,11 @@ impl RenderWorker {
                 continue;
             };
             let event = envelope.to_event();
+            let statuses_before = if threads_on {
+                thread::statuses_before(&event, &roster)
+            } else {
+                Vec::new()
+            };
             let change = roster.apply_at(&event, now);
             seen.extend(change.seen);
             for unit in change.upserted {
@@ -126,34 +166,78 @@ impl RenderWorker {
                 }
             }
             for card in render::render(&event, &priors, &roster, &self.roles, received_at) {
+                let mut prior = None;
                 if let (Some(key), Some(state)) = (&card.key, &card.state) {
-                    priors.insert(key.clone(), state.clone());
+                    prior = priors.insert(key.clone(), state.clone());
                 }
                 let channel = match self.routing.channel(card.kind) {
                     Some(c) => c,
                     None if !self.discord_on => ChannelId(0),
                     None => continue,
                 };
+                if threads_on
+                    && let Some(state) = &card.state
+                    && let Some(update) =
+                        thread::call_update(&event, prior.as_ref(), state, &roster, received_at)
+                {
+                    if let CardState::Dispatch { dispatch, closed } = state {
+                        if *closed {
+                            thread_calls.remove(&dispatch.call_id);
+                        } else {
+                            thread_calls.insert(dispatch.call_id, dispatch.idents.clone());
+                        }
+                    }
+                    thread_changes.push(change_of(update));
+                }
                 out.push((card, channel));
+            }
+            if !statuses_before.is_empty() {
+                let updates = thread::status_updates(&statuses_before, &roster, &thread_calls, received_at);
+                thread_changes.extend(updates.into_iter().map(change_of));
             }
         }
 
         let last: i64 = rows.last().map(|r| r.0).unwrap_or_default();
         let first: i64 = rows.first().map(|r| r.0).unwrap_or_default();
-        let any_cards = !out.is_empty();
+        let any_cards = !out.is_empty() || !thread_changes.is_empty();
         // Seen without a new snapshot: only the time changes.
         seen.sort_unstable();
         seen.dedup();
         seen.retain(|id| roster.get(*id).is_some() && !units.contains_key(id));
         self.store
             .writer()
-            .write(move |conn| Box::pin(units::commit_rendered(conn, out, units, seen, now, first, last)))
+            .write(move |conn| {
+                Box::pin(units::commit_rendered(
+                    conn,
+                    out,
+                    thread_changes,
+                    units,
+                    seen,
+                    now,
+                    first,
+                    last,
+                ))
+            })
             .await?;
         self.roster = roster;
+        if threads_on {
+            self.thread_calls = thread_calls;
+        }
         if any_cards {
             self.cards_ready.notify_one();
         }
         Ok(rows.len())
+    }
+}
+
+/// A thread update as the store takes it.
+fn change_of(update: thread::ThreadUpdate) -> CallThreadChange {
+    CallThreadChange {
+        card_key: update.key(),
+        call_id: update.call_id,
+        name: update.name,
+        lines: update.lines,
+        close: update.close,
     }
 }
 
