@@ -65,6 +65,10 @@ pub struct DiscordConfig {
     /// Stop sending to Discord at this many 401/403/429 answers in 10
     /// minutes (Discord bans the IP at 10,000).
     pub invalid_request_limit: u32,
+    /// The live board's channel (`DISCORD_CHANNEL_BOARD`); `None`: no board.
+    pub board_channel: Option<u64>,
+    /// At most one board edit this often (`BOARD_MIN_INTERVAL`).
+    pub board_min_interval: Duration,
 }
 
 impl DiscordConfig {
@@ -196,6 +200,14 @@ impl Config {
                 "1000",
                 |s| s.parse().ok().filter(|n| (1..=9000).contains(n)),
             )?,
+            board_channel: env.parse_opt(
+                "DISCORD_CHANNEL_BOARD",
+                "a Discord channel id (a number)",
+                parse_id,
+            )?,
+            board_min_interval: env.parse_or("BOARD_MIN_INTERVAL", "a duration such as 5s", "5s", |s| {
+                parse_duration(s).filter(|d| !d.is_zero())
+            })?,
         };
 
         let forward = ForwardConfig {
@@ -455,6 +467,29 @@ mod tests {
             [Duration::from_millis(200), Duration::from_secs(2)]
         );
         assert_eq!(cfg.discord.channels.get(&RouteKind::Emergency911), Some(&123));
+    }
+
+    #[test]
+    fn the_board_is_off_by_default_and_its_interval_reads_like_other_durations() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.discord.board_channel, None);
+        assert_eq!(cfg.discord.board_min_interval, Duration::from_secs(5));
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("DISCORD_CHANNEL_BOARD", "108"),
+            ("BOARD_MIN_INTERVAL", "500ms"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.discord.board_channel, Some(108));
+        assert_eq!(cfg.discord.board_min_interval, Duration::from_millis(500));
+        for (var, bad) in [
+            ("BOARD_MIN_INTERVAL", "0s"),
+            ("BOARD_MIN_INTERVAL", "soon"),
+            ("DISCORD_CHANNEL_BOARD", "#board"),
+        ] {
+            let err = config(&[("SONORAN_API_KEY", "k"), (var, bad)]).unwrap_err();
+            assert_eq!(err.var, var);
+        }
     }
 
     #[test]

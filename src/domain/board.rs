@@ -421,3 +421,29 @@ fn call911_section(calls: &[Open911]) -> Section {
 
 #[cfg(test)]
 mod tests;
+
+/// Applies a panic or a logout to the active panics (ident id → since,
+/// unix ms): `isPanic: true` starts one at `at` (a panic already active
+/// keeps its start), `isPanic: false` and a logout end it. Other events
+/// change nothing; returns whether this one changed something.
+pub fn apply_panic(panics: &mut BTreeMap<i64, i64>, event: &super::event::CadEvent, at: i64) -> bool {
+    use super::event::CadEvent;
+    match event {
+        CadEvent::UnitPanic { ident_ids, is_panic } => {
+            let mut changed = false;
+            for id in ident_ids {
+                if *is_panic {
+                    if !panics.contains_key(id) {
+                        panics.insert(*id, at);
+                        changed = true;
+                    }
+                } else {
+                    changed |= panics.remove(id).is_some();
+                }
+            }
+            changed
+        }
+        CadEvent::UnitLogout { ident_id } => panics.remove(ident_id).is_some(),
+        _ => false,
+    }
+}

@@ -38,6 +38,8 @@ pub struct RenderWorker {
     cards_ready: Arc<Notify>,
     /// Units not seen for this long are dropped.
     retention: Duration,
+    /// Woken after every committed batch (the live board rebuilds then).
+    committed: Arc<Notify>,
 }
 
 impl RenderWorker {
@@ -58,7 +60,13 @@ impl RenderWorker {
             discord_on,
             cards_ready,
             retention,
+            committed: Arc::new(Notify::new()),
         })
+    }
+
+    /// Notified after every batch this worker commits.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.committed.clone()
     }
 
     /// The roster as committed.
@@ -150,6 +158,7 @@ impl RenderWorker {
             .write(move |conn| Box::pin(units::commit_rendered(conn, out, units, seen, now, first, last)))
             .await?;
         self.roster = roster;
+        self.committed.notify_one();
         if any_cards {
             self.cards_ready.notify_one();
         }

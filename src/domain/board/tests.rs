@@ -259,3 +259,27 @@ fn a_call_names_at_most_its_first_units_and_says_how_many_more() {
     assert!(text.contains("unit 25, +5 more"), "{text}");
     assert!(!text.contains("unit 26"), "{text}");
 }
+
+#[test]
+fn a_panic_lasts_from_is_panic_true_until_false_or_logout() {
+    let event = |body: serde_json::Value| Envelope::parse(body.to_string().as_bytes()).unwrap().to_event();
+    let panic = |ids: &[i64], on: bool| {
+        event(json!({"key": "k", "type": "EVENT_UNIT_PANIC", "data": {"identIds": ids, "isPanic": on}}))
+    };
+    let logout = |id: i64| event(json!({"key": "k", "type": "EVENT_UNIT_LOGOUT", "data": {"identId": id}}));
+    let mut panics = BTreeMap::new();
+    assert!(apply_panic(&mut panics, &panic(&[1, 2], true), 100));
+    assert!(
+        !apply_panic(&mut panics, &panic(&[1], true), 200),
+        "a repeat keeps its start"
+    );
+    assert_eq!(panics, BTreeMap::from([(1, 100), (2, 100)]));
+    assert!(apply_panic(&mut panics, &panic(&[1], false), 300));
+    assert!(apply_panic(&mut panics, &logout(2), 400));
+    assert!(!apply_panic(&mut panics, &logout(2), 500));
+    assert!(panics.is_empty());
+    let legacy =
+        event(json!({"key": "k", "type": "EVENT_UNIT_PANIC", "data": {"identId": 7, "isPanic": true}}));
+    assert!(apply_panic(&mut panics, &legacy, 600));
+    assert_eq!(panics, BTreeMap::from([(7, 600)]));
+}
