@@ -429,3 +429,68 @@ async fn a_board_message_deleted_on_discord_is_posted_again_and_its_new_id_kept(
     quiet_and_inert(&fake);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_board_too_long_for_one_message_spans_several_and_shrinks_back() {
+    let fake = FakeDiscord::start().await;
+    let app = spawn(&fake, "100ms").await;
+    for i in 0..150 {
+        send(
+            &app,
+            login(
+                1000 + i,
+                &format!("2-LINCOLN-{i:03}"),
+                "Alexandria Montgomery",
+                "BCSO",
+            ),
+        )
+        .await;
+    }
+    let text = board_shows(&fake, &["👮 BCSO · 150 on duty", "**2-LINCOLN-149**"], &[]).await;
+    for i in 0..150 {
+        assert_eq!(
+            text.matches(&format!("**2-LINCOLN-{i:03}**")).count(),
+            1,
+            "unit {i} once: {text}"
+        );
+    }
+    assert!(text.contains("👮 BCSO · 150 on duty (continued)"), "{text}");
+    let messages = posts(&fake);
+    assert!(
+        messages.len() >= 2,
+        "Discord's 6000 characters force a second message"
+    );
+    for post in &messages {
+        let shown = fake.message(post.message_id).unwrap();
+        let embeds = shown["embeds"].as_array().unwrap();
+        assert!(embeds.len() <= 10);
+        let chars: usize = embeds
+            .iter()
+            .map(|e| {
+                e["title"].as_str().unwrap_or_default().chars().count()
+                    + e["description"].as_str().unwrap_or_default().chars().count()
+            })
+            .sum();
+        assert!(chars <= 6000, "{chars}");
+    }
+
+    // Most log out: the board fits in its first message again; the others
+    // stay (to be reused) and say so.
+    for i in 0..145 {
+        send(&app, logout(1000 + i)).await;
+    }
+    board_shows(&fake, &["👮 BCSO · 5 on duty\n"], &["2-LINCOLN-000"]).await;
+    eventually(WAIT, "the spare messages to say the board fits above", || async {
+        messages[1..]
+            .iter()
+            .all(|post| {
+                let shown = fake.message(post.message_id).unwrap();
+                shown["content"] == "(the live board fits in the messages above)"
+                    && shown["embeds"].as_array().is_none_or(|e| e.is_empty())
+            })
+            .then_some(())
+    })
+    .await;
+    assert_eq!(posts(&fake).len(), messages.len(), "no new post");
+    app.stop().await;
+}

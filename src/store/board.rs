@@ -73,19 +73,30 @@ pub async fn panics(store: &Store) -> Result<(Vec<(i64, i64)>, i64), StoreError>
     Ok((panics, cursor.unwrap_or(0)))
 }
 
-/// Panic and logout events after event `after`, oldest first: id,
-/// received at, body.
+/// The id of the newest stored event (0: none). Events commit in id
+/// order, so every event up to it is there to read.
+pub async fn last_event_id(store: &Store) -> Result<i64, StoreError> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+        .fetch_one(store.pool())
+        .await?;
+    Ok(id.unwrap_or(0))
+}
+
+/// Panic and logout events after event `after` up to event `until`, oldest
+/// first: id, received at, body.
 pub async fn panic_events(
     store: &Store,
     after: i64,
+    until: i64,
     limit: i64,
 ) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, received_at, body FROM events
-         WHERE id > ? AND event_type IN ('EVENT_UNIT_PANIC', 'EVENT_UNIT_LOGOUT') AND echo = 0
+         WHERE id > ? AND id <= ? AND event_type IN ('EVENT_UNIT_PANIC', 'EVENT_UNIT_LOGOUT') AND echo = 0
          ORDER BY id LIMIT ?",
     )
     .bind(after)
+    .bind(until)
     .bind(limit)
     .fetch_all(store.pool())
     .await?)
@@ -166,4 +177,74 @@ pub async fn call_ages(
         .fetch_all(store.pool())
         .await?;
     Ok(rows.into_iter().filter(|(k, _)| keys.contains(k)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_older_database_keeps_its_panics_and_the_board_reads_only_new_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        // As the release before the board left it: two units, one in
+        // panic, and events already shown.
+        let pool = crate::store::migrated_before(&url, 8).await;
+        sqlx::query(
+            "INSERT INTO units (ident_id, unit, updated_at) VALUES
+                 (42, '{\"id\":42,\"isPanic\":true}', 1000), (57, '{\"id\":57,\"isPanic\":false}', 2000);
+             INSERT INTO events (id, received_at, event_type, body) VALUES
+                 (7, 1, 'EVENT_UNIT_PANIC', '{}'), (9, 2, 'EVENT_UNIT_LOGIN', '{}');",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(panics(&store).await.unwrap(), (vec![(42, 1000)], 9));
+        assert!(panic_events(&store, 9, 100, 10).await.unwrap().is_empty());
+        assert_eq!(
+            panic_events(&store, 0, 9, 10).await.unwrap().len(),
+            1,
+            "PANIC only"
+        );
+        assert_eq!(last_event_id(&store).await.unwrap(), 9);
+
+        save_panics(&store, vec![(57, 3000)], 12).await.unwrap();
+        assert_eq!(panics(&store).await.unwrap(), (vec![(57, 3000)], 12));
+        save_panics(&store, vec![], 10).await.unwrap();
+        assert_eq!(
+            panics(&store).await.unwrap(),
+            (vec![], 12),
+            "the cursor never goes back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_keeps_its_first_seen_time_while_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ages = call_ages(&store, keys(&["dispatch:1", "911:2"]), 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            ages,
+            HashMap::from([("dispatch:1".into(), 100), ("911:2".into(), 100)])
+        );
+        let ages = call_ages(&store, keys(&["dispatch:1", "dispatch:3"]), 200)
+            .await
+            .unwrap();
+        assert_eq!(
+            ages,
+            HashMap::from([("dispatch:1".into(), 100), ("dispatch:3".into(), 200)])
+        );
+        // Listed again later: it is a new appearance.
+        let ages = call_ages(&store, keys(&["911:2"]), 300).await.unwrap();
+        assert_eq!(ages, HashMap::from([("911:2".into(), 300)]));
+    }
 }

@@ -257,11 +257,17 @@ impl BoardWorker {
     /// The active panics, after applying the panic and logout events not
     /// read yet (stored with the cursor, so they survive a restart).
     async fn panics(&self) -> Result<BTreeMap<i64, i64>, StoreError> {
-        let (stored_panics, mut cursor) = stored::panics(&self.store).await?;
+        let (stored_panics, start) = stored::panics(&self.store).await?;
         let mut panics: BTreeMap<i64, i64> = stored_panics.into_iter().collect();
-        let start = cursor;
+        // Read up to the newest event now, so the cursor moves past events
+        // of other types too (no rescan of them next time).
+        let until = stored::last_event_id(&self.store).await?;
+        if until <= start {
+            return Ok(panics);
+        }
+        let mut cursor = start;
         loop {
-            let events = stored::panic_events(&self.store, cursor, EVENTS_BATCH).await?;
+            let events = stored::panic_events(&self.store, cursor, until, EVENTS_BATCH).await?;
             let Some(last) = events.last().map(|e| e.0) else {
                 break;
             };
@@ -272,14 +278,7 @@ impl BoardWorker {
             }
             cursor = last;
         }
-        if cursor != start {
-            stored::save_panics(
-                &self.store,
-                panics.iter().map(|(k, v)| (*k, *v)).collect(),
-                cursor,
-            )
-            .await?;
-        }
+        stored::save_panics(&self.store, panics.iter().map(|(k, v)| (*k, *v)).collect(), until).await?;
         Ok(panics)
     }
 }
