@@ -494,3 +494,37 @@ async fn a_board_too_long_for_one_message_spans_several_and_shrinks_back() {
     assert_eq!(posts(&fake).len(), messages.len(), "no new post");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_rate_limited_board_edit_waits_and_then_shows_the_final_state() {
+    let fake = FakeDiscord::start().await;
+    // Only the board posts to Discord here, so the injected 429 is its own.
+    let app = TestApp::spawn_with_discord(
+        &fake,
+        &[
+            ("DISCORD_CHANNEL_BOARD", &CH_BOARD.to_string()),
+            ("BOARD_MIN_INTERVAL", "100ms"),
+            ("DISCORD_CHANNEL_UNITS", ""),
+            ("DISCORD_CHANNEL_PANIC", ""),
+        ],
+    )
+    .await;
+    send(&app, login(42, "1-ADAM-12", "Maria Delgado", "LSPD")).await;
+    board_shows(&fake, &["Maria Delgado · Available"], &[]).await;
+    fake.fail_next(1, 429);
+    send(&app, status(42, 3)).await;
+    send(&app, status(42, 4)).await;
+    board_shows(&fake, &["Maria Delgado · On scene"], &[]).await;
+
+    let requests = board_requests(&fake);
+    let limited = requests
+        .iter()
+        .position(|m| m.status == 429)
+        .expect("the board met the 429");
+    let retry = &requests[limited + 1];
+    assert!(retry.is_success(), "{}", fake.dump());
+    // The fake's 429 says retry_after 0.2 s.
+    assert!(retry.at.duration_since(requests[limited].at) >= Duration::from_millis(200));
+    assert_eq!(posts(&fake).len(), 1);
+    app.stop().await;
+}

@@ -96,7 +96,7 @@ impl BoardWorker {
 
     /// Brings Discord's board up to date now (whatever the interval).
     pub async fn update(&mut self) -> Result<Update, StoreError> {
-        let shown = match self.shown.take() {
+        let mut shown = match self.shown.take() {
             Some(shown) => shown,
             None => {
                 let stored = stored::messages(&self.store).await?;
@@ -112,7 +112,6 @@ impl BoardWorker {
                 }
             }
         };
-        let mut shown = shown;
         let result = self.send(&mut shown).await;
         self.shown = Some(shown);
         result
