@@ -283,3 +283,23 @@ fn a_panic_lasts_from_is_panic_true_until_false_or_logout() {
     assert!(apply_panic(&mut panics, &legacy, 600));
     assert_eq!(panics, BTreeMap::from([(7, 600)]));
 }
+
+/// The board a reviewer sees: a shift with a panic, two departments, three
+/// calls and two 911 calls, as one message's embeds.
+#[test]
+fn the_board_as_discord_shows_it() {
+    let board = render(&shift());
+    let shown: Vec<String> = board
+        .iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "## {} (colour {:06X})\n{}",
+                e.title.as_deref().unwrap_or_default(),
+                e.color.unwrap_or_default(),
+                e.description.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    insta::assert_snapshot!(shown.join("\n\n"));
+}
