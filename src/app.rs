@@ -204,6 +204,7 @@ impl Application {
                 sink.clone(),
                 ChannelId(channel),
                 discord.board_min_interval,
+                retention,
             );
             tasks.spawn(board.run(board_wake, stop.clone()));
         }

@@ -72,6 +72,9 @@ pub struct BoardWorker {
     sink: Arc<dyn DiscordSink>,
     channel: ChannelId,
     interval: Duration,
+    /// `RETENTION_DAYS`: a panic of a unit gone from the roster is dropped
+    /// after this long.
+    retention: Duration,
     /// No request before this (the coalescing interval, or a retry).
     not_before: Option<Instant>,
     /// The board's messages as last sent; loaded at the first update.
@@ -79,12 +82,19 @@ pub struct BoardWorker {
 }
 
 impl BoardWorker {
-    pub fn new(store: Store, sink: Arc<dyn DiscordSink>, channel: ChannelId, interval: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        sink: Arc<dyn DiscordSink>,
+        channel: ChannelId,
+        interval: Duration,
+        retention: Duration,
+    ) -> Self {
         Self {
             store,
             sink,
             channel,
             interval,
+            retention,
             not_before: None,
             shown: None,
         }
@@ -214,12 +224,14 @@ impl BoardWorker {
 
     /// The board's input, from what is stored.
     async fn input(&self) -> Result<BoardInput, StoreError> {
-        let panics = self.panics().await?;
-        let units = units::load(&self.store)
+        let units: Vec<_> = units::load(&self.store)
             .await?
             .into_iter()
             .map(|(u, _)| u)
             .collect();
+        let panics = self
+            .panics(&units.iter().map(|u| u.id).collect::<Vec<_>>())
+            .await?;
         let on_duty_since = shifts::open(&self.store)
             .await?
             .into_iter()
@@ -254,14 +266,20 @@ impl BoardWorker {
     }
 
     /// The active panics, after applying the panic and logout events not
-    /// read yet (stored with the cursor, so they survive a restart).
-    async fn panics(&self) -> Result<BTreeMap<i64, i64>, StoreError> {
+    /// read yet (stored with the cursor, so they survive a restart). A
+    /// panic of a unit no longer on the roster (`on_roster`: dropped after
+    /// `RETENTION_DAYS` without an event) that began longer ago than that
+    /// is forgotten too: its logout was missed.
+    async fn panics(&self, on_roster: &[i64]) -> Result<BTreeMap<i64, i64>, StoreError> {
         let (stored_panics, start) = stored::panics(&self.store).await?;
         let mut panics: BTreeMap<i64, i64> = stored_panics.into_iter().collect();
+        let count = panics.len();
+        let cutoff = now_ms().saturating_sub(self.retention.as_millis() as i64);
+        panics.retain(|id, since| *since >= cutoff || on_roster.contains(id));
         // Read up to the newest event now, so the cursor moves past events
         // of other types too (no rescan of them next time).
         let until = stored::last_event_id(&self.store).await?;
-        if until <= start {
+        if until <= start && panics.len() == count {
             return Ok(panics);
         }
         let mut cursor = start;
@@ -277,7 +295,12 @@ impl BoardWorker {
             }
             cursor = last;
         }
-        stored::save_panics(&self.store, panics.iter().map(|(k, v)| (*k, *v)).collect(), until).await?;
+        stored::save_panics(
+            &self.store,
+            panics.iter().map(|(k, v)| (*k, *v)).collect(),
+            until.max(start),
+        )
+        .await?;
         Ok(panics)
     }
 }
@@ -310,5 +333,125 @@ impl Step for BoardWorker {
                 Next::After(Duration::from_secs(1))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::delivery::discord::sink::SinkFuture;
+    use crate::domain::event::Unit;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    /// Takes every post and edit; records (message id, body).
+    #[derive(Default)]
+    struct Recording {
+        sent: Mutex<Vec<(Option<u64>, Value)>>,
+    }
+
+    impl DiscordSink for Recording {
+        fn post<'a>(
+            &'a self,
+            _channel: ChannelId,
+            body: &'a Value,
+        ) -> SinkFuture<'a, (Option<MessageId>, super::super::rest::Exhausted)> {
+            let mut sent = self.sent.lock().unwrap();
+            sent.push((None, body.clone()));
+            let id = 900 + sent.len() as u64;
+            Box::pin(async move { Ok((Some(MessageId(id)), None)) })
+        }
+
+        fn edit<'a>(
+            &'a self,
+            _channel: ChannelId,
+            message: MessageId,
+            body: &'a Value,
+        ) -> SinkFuture<'a, super::super::rest::Exhausted> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((Some(message.get()), body.clone()));
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    fn unit(id: i64) -> Unit {
+        let body = format!(
+            r#"{{"key":"k","type":"EVENT_UNIT_LOGIN","data":{{"unit":{{"id":{id},"status":2,
+            "data":{{"unitNum":"1-ADAM-{id}","name":"Maria Delgado","department":"LSPD"}}}}}}}}"#
+        );
+        match Envelope::parse(body.as_bytes()).unwrap().to_event() {
+            crate::domain::event::CadEvent::UnitLogin(login) => login.unit,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stale_panic_goes_an_unchanged_board_sends_nothing_and_a_moved_board_is_posted_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let now = now_ms();
+        units::put(&store, &unit(42), now).await.unwrap();
+        // 42: old but on the roster; 99: old and gone; 7: recent, not on the roster.
+        stored::save_panics(
+            &store,
+            vec![(42, now - 40 * DAY_MS), (99, now - 40 * DAY_MS), (7, now)],
+            0,
+        )
+        .await
+        .unwrap();
+        let sink = Arc::new(Recording::default());
+        let mut worker = BoardWorker::new(
+            store.clone(),
+            sink.clone(),
+            ChannelId(108),
+            Duration::from_millis(10),
+            Duration::from_secs(30 * 86_400),
+        );
+        assert_eq!(worker.update().await.unwrap(), Update::Sent(1));
+        let kept: Vec<i64> = stored::panics(&store)
+            .await
+            .unwrap()
+            .0
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(kept, vec![42, 7]);
+        let sent = sink.sent.lock().unwrap().clone();
+        let embeds = sent[0].1["embeds"].to_string();
+        assert!(embeds.contains("PANIC · 2") && embeds.contains("unit 7") && !embeds.contains("unit 99"));
+        assert_eq!(sent[0].1["flags"], json!(4096), "posted silent");
+
+        // Nothing changed: no request.
+        assert_eq!(worker.update().await.unwrap(), Update::Unchanged);
+        assert_eq!(sink.sent.lock().unwrap().len(), 1);
+        // The board is stored as shown, so a new worker (a restart) sends nothing either.
+        let mut restarted = BoardWorker::new(
+            store.clone(),
+            sink.clone(),
+            ChannelId(108),
+            Duration::from_millis(10),
+            Duration::from_secs(30 * 86_400),
+        );
+        assert_eq!(restarted.update().await.unwrap(), Update::Unchanged);
+        // Moved to another channel: posted there afresh.
+        let mut moved = BoardWorker::new(
+            store.clone(),
+            sink.clone(),
+            ChannelId(109),
+            Duration::from_millis(10),
+            Duration::from_secs(30 * 86_400),
+        );
+        assert_eq!(moved.update().await.unwrap(), Update::Sent(1));
+        let sent = sink.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].0, None, "a post, not an edit");
+        let stored_messages = stored::messages(&store).await.unwrap();
+        assert_eq!(stored_messages.len(), 1);
+        assert_eq!(stored_messages[0].channel_id, ChannelId(109));
     }
 }
