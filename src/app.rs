@@ -16,6 +16,7 @@ use crate::bot::{self, BotData};
 use crate::config::Config;
 use crate::control::{Control, FORWARDING_SETTING};
 use crate::delivery::discord::alerts as alert_report;
+use crate::delivery::discord::board::BoardWorker;
 use crate::delivery::discord::health::GatewayState;
 use crate::delivery::discord::render::Roles;
 use crate::delivery::discord::rest::Rest;
@@ -26,6 +27,7 @@ use crate::delivery::discord::worker::RenderWorker;
 use crate::delivery::relay::RelayWorker;
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
+use crate::domain::ids::ChannelId;
 use crate::http::{self as listener, ListenerState};
 use crate::ingest::Ingest;
 use crate::store::Store;
@@ -180,6 +182,7 @@ impl Application {
         .await
         .context("loading the unit roster")?
         .with_call_threads(discord.call_threads);
+        let board_wake = renderer.committed();
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
@@ -194,6 +197,18 @@ impl Application {
             Some(rest) => Arc::new(rest.clone()),
             None => Arc::new(LogSink),
         };
+        // The live board: its own worker on the same sink, outside the cards
+        // queue; it needs Discord (with Discord off there is no message to edit).
+        if let (Some(channel), true) = (discord.board_channel, discord.enabled()) {
+            let board = BoardWorker::new(
+                self.store.clone(),
+                sink.clone(),
+                ChannelId(channel),
+                discord.board_min_interval,
+                retention,
+            );
+            tasks.spawn(board.run(board_wake, stop.clone()));
+        }
         tasks.spawn(
             Sender::new(self.store.clone(), sink, alerts.clone())
                 .with_call_threads(discord.call_threads)

@@ -67,6 +67,10 @@ pub struct DiscordConfig {
     pub invalid_request_limit: u32,
     /// `DISCORD_CALL_THREADS`: a thread per dispatch call on its card.
     pub call_threads: bool,
+    /// The live board's channel (`DISCORD_CHANNEL_BOARD`); `None`: no board.
+    pub board_channel: Option<u64>,
+    /// At most one board edit this often (`BOARD_MIN_INTERVAL`).
+    pub board_min_interval: Duration,
 }
 
 impl DiscordConfig {
@@ -199,6 +203,14 @@ impl Config {
                 |s| s.parse().ok().filter(|n| (1..=9000).contains(n)),
             )?,
             call_threads: env.parse_or("DISCORD_CALL_THREADS", "true or false", "true", parse_bool)?,
+            board_channel: env.parse_opt(
+                "DISCORD_CHANNEL_BOARD",
+                "a Discord channel id (a number)",
+                parse_id,
+            )?,
+            board_min_interval: env.parse_or("BOARD_MIN_INTERVAL", "a duration such as 5s", "5s", |s| {
+                parse_duration(s).filter(|d| !d.is_zero())
+            })?,
         };
 
         let forward = ForwardConfig {
@@ -458,6 +470,29 @@ mod tests {
             [Duration::from_millis(200), Duration::from_secs(2)]
         );
         assert_eq!(cfg.discord.channels.get(&RouteKind::Emergency911), Some(&123));
+    }
+
+    #[test]
+    fn the_board_is_off_by_default_and_its_interval_reads_like_other_durations() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.discord.board_channel, None);
+        assert_eq!(cfg.discord.board_min_interval, Duration::from_secs(5));
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("DISCORD_CHANNEL_BOARD", "108"),
+            ("BOARD_MIN_INTERVAL", "500ms"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.discord.board_channel, Some(108));
+        assert_eq!(cfg.discord.board_min_interval, Duration::from_millis(500));
+        for (var, bad) in [
+            ("BOARD_MIN_INTERVAL", "0s"),
+            ("BOARD_MIN_INTERVAL", "soon"),
+            ("DISCORD_CHANNEL_BOARD", "#board"),
+        ] {
+            let err = config(&[("SONORAN_API_KEY", "k"), (var, bad)]).unwrap_err();
+            assert_eq!(err.var, var);
+        }
     }
 
     #[test]

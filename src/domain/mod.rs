@@ -7,6 +7,7 @@
 //! (`pub mod duty;` in `lib.rs`), importing only `domain`.
 
 pub mod alert;
+pub mod board;
 pub mod card;
 pub mod echo;
 pub mod embed;

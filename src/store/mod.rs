@@ -1,6 +1,7 @@
 //! The embedded SQLite store: accepted events, the delivery outbox, run-time
 //! settings, the unit roster and the Discord messages later events edit.
 
+pub mod board;
 pub mod cards;
 pub mod destinations;
 pub mod gauges;

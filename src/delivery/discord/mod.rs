@@ -2,6 +2,7 @@
 //! channels, posted or edited by a paced sender.
 
 pub mod alerts;
+pub mod board;
 pub mod health;
 pub mod pacer;
 pub mod render;

@@ -49,6 +49,8 @@ pub struct RenderWorker {
     /// The units attached to each call whose thread takes lines (as
     /// committed), for the lines of their status changes.
     thread_calls: HashMap<i64, Vec<i64>>,
+    /// Woken after every committed batch (the live board rebuilds then).
+    committed: Arc<Notify>,
 }
 
 impl RenderWorker {
@@ -79,6 +81,7 @@ impl RenderWorker {
             retention,
             call_threads: true,
             thread_calls,
+            committed: Arc::new(Notify::new()),
         })
     }
 
@@ -87,6 +90,11 @@ impl RenderWorker {
     pub fn with_call_threads(mut self, on: bool) -> Self {
         self.call_threads = on;
         self
+    }
+
+    /// Notified after every batch this worker commits.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.committed.clone()
     }
 
     /// The roster as committed.
@@ -223,6 +231,7 @@ impl RenderWorker {
         if threads_on {
             self.thread_calls = thread_calls;
         }
+        self.committed.notify_one();
         if any_cards {
             self.cards_ready.notify_one();
         }
