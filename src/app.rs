@@ -23,6 +23,7 @@ use crate::delivery::discord::routing::Routing;
 use crate::delivery::discord::sender::Sender;
 use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
+use crate::delivery::duty::{ShiftSettings, ShiftWorker};
 use crate::delivery::relay::RelayWorker;
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
@@ -45,6 +46,9 @@ pub struct Application {
     gateway: GatewayState,
     alerts: Alerts,
     alert_rx: tokio::sync::mpsc::Receiver<Alert>,
+    /// Woken (`notify_one`) by the shift worker after each commit that
+    /// opened, changed or closed a shift.
+    shifts_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Application {
@@ -106,6 +110,7 @@ impl Application {
             gateway: GatewayState::default(),
             alerts,
             alert_rx,
+            shifts_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -119,6 +124,12 @@ impl Application {
             self.ingest.clone(),
             self.config.api_key.clone(),
         )
+    }
+
+    /// Woken after each commit of the shift worker that changed a shift
+    /// (for the workers that show who is on duty).
+    pub fn shifts_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.shifts_changed.clone()
     }
 
     /// The store this application writes to.
@@ -180,6 +191,18 @@ impl Application {
         .await
         .context("loading the unit roster")?;
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
+        let shifts = ShiftWorker::load(
+            self.store.clone(),
+            ShiftSettings {
+                stale_after: self.config.duty_stale_after,
+                retention: Duration::from_secs(u64::from(self.config.duty_retention_days) * 86_400),
+            },
+            self.shifts_changed.clone(),
+            crate::domain::now_ms(),
+        )
+        .await
+        .context("restoring the open shifts")?;
+        tasks.spawn(shifts.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
                 Arc::new(crate::delivery::discord::rest::http(discord)),
