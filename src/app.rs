@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::{self, BotData};
 use crate::config::Config;
-use crate::control::{Control, FORWARDING_SETTING};
+use crate::control::{Control, DutyOptions, FORWARDING_SETTING};
 use crate::delivery::discord::alerts as alert_report;
 use crate::delivery::discord::health::GatewayState;
 use crate::delivery::discord::render::Roles;
@@ -124,6 +124,10 @@ impl Application {
             self.ingest.clone(),
             self.config.api_key.clone(),
         )
+        .with_duty(DutyOptions {
+            timezone: self.config.duty_timezone,
+            view_roles: self.config.discord.role_duty_view.clone(),
+        })
     }
 
     /// Woken after each commit of the shift worker that changed a shift
