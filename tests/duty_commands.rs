@@ -176,12 +176,16 @@ struct Duty {
 }
 
 async fn start() -> Duty {
+    start_with(&[("DISCORD_ROLE_DUTY_VIEW", &format!("999, {VIEW_ROLE}"))]).await
+}
+
+async fn start_with(extra: &[(&str, &str)]) -> Duty {
     let fake = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();
     let now = now_ms();
     seed(dir.path(), now).await;
     let mut vars = support::discord_vars(&fake);
-    vars.push(("DISCORD_ROLE_DUTY_VIEW".into(), format!("999, {VIEW_ROLE}")));
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let app = TestApp::spawn_in(dir, vars).await;
     fake.add_member(MARIA, "maria", &[VIEW_ROLE]);
     fake.add_member(SAM, "sam", &[VIEW_ROLE]);
@@ -536,5 +540,46 @@ async fn members_without_the_view_role_are_refused_and_bad_input_gets_a_clear_an
             .starts_with("**Top units**, 2026-01-01 to 2027-01-01 (UTC):\n"),
         "{}",
         year.content
+    );
+}
+
+#[tokio::test]
+async fn without_view_roles_only_admins_read_and_days_start_in_duty_timezone() {
+    let duty = start_with(&[("DUTY_TIMEZONE", "Pacific/Auckland")]).await;
+    let refusal = "You may not read the duty records: they are open to the roles in \
+                   DISCORD_ROLE_DUTY_VIEW and to members with Manage Server.";
+    let member = duty.as_member(MARIA, "now", vec![]).await;
+    assert_eq!(
+        member.content, refusal,
+        "a role is not enough when none is configured"
+    );
+    let admin = duty
+        .run(
+            CommandInvocation::new("duty")
+                .subcommand("top", json!([opt("from", "2026-11-03"), opt("to", "2026-11-03")]))
+                .permissions(0x8),
+        )
+        .await;
+    // 3 November in Auckland (UTC+13) is 2 November 11:00 to 3 November
+    // 11:00 UTC: the end of Maria's shift, the start of Sam's.
+    assert_eq!(
+        admin.content,
+        "**Top units**, 2026-11-03 (Pacific/Auckland):\n\
+         1. 1-ADAM-12 M. Delgado (LSPD) · 3h 30m (1 shift)\n\
+         2. E-7 S. Ortiz (BCFD) · 3h 00m (1 shift)"
+    );
+    let export = duty
+        .as_admin("export", vec![opt("from", "2026-11-03"), opt("to", "2026-11-03")])
+        .await;
+    let csv = export.files[0].text();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(
+        rows,
+        [
+            "42,acc-maria,1-ADAM-12,Maria Delgado,LSPD,2026-11-02T23:00:00+13:00,2026-11-03T03:30:00+13:00,\
+             logout,false,12600,3.50,0,0,7200,1800,3600,0",
+            "77,acc-sam,E-7,Sam Ortiz,BCFD,2026-11-03T21:00:00+13:00,2026-11-04T05:00:00+13:00,\
+             logout,false,10800,3.00,0,7200,3600,0,0,0",
+        ]
     );
 }
