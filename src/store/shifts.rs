@@ -176,6 +176,19 @@ pub async fn all(store: &Store) -> Result<Vec<Shift>, StoreError> {
     )
 }
 
+/// Makes every write of a shift fail as on a full disk (`true`), or work
+/// again; a fault for tests.
+pub async fn refuse_writes(store: &Store, refuse: bool) -> Result<(), StoreError> {
+    let sql = if refuse {
+        "CREATE TRIGGER refuse_shifts BEFORE INSERT ON shifts
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    } else {
+        "DROP TRIGGER refuse_shifts"
+    };
+    sqlx::query(sql).execute(store.pool()).await?;
+    Ok(())
+}
+
 fn decode(rows: Vec<String>) -> Result<Vec<Shift>, StoreError> {
     rows.iter()
         .map(|json| {

@@ -182,9 +182,19 @@ impl ShiftWorker {
     /// when due, deletes the shifts past their retention.
     pub async fn housekeep(&mut self, now: Ms) -> Result<Housekept, StoreError> {
         let mut done = Housekept::default();
-        let mut tracker = self.tracker.clone();
+        let stale_after = self.settings.stale_after.as_millis() as Ms;
+        let any_stale = self
+            .tracker
+            .open_shifts()
+            .any(|s| now.saturating_sub(s.last_seen) > stale_after);
+        // Applied to a copy, taken once stored.
+        let mut tracker = if any_stale {
+            self.tracker.clone()
+        } else {
+            Tracker::new()
+        };
         let stale: Vec<Shift> = tracker
-            .close_stale(now, self.settings.stale_after.as_millis() as Ms)
+            .close_stale(now, stale_after)
             .into_iter()
             .filter_map(|c| match c {
                 Change::Closed(shift) => Some(shift),
@@ -237,21 +247,30 @@ impl ShiftWorker {
 
 impl Step for ShiftWorker {
     async fn step(&mut self) -> Next {
-        match self.process_pending().await {
-            Ok(0) => {}
-            Ok(_) => return Next::Now,
+        let read = match self.process_pending().await {
+            Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "recording shifts failed; retrying in 1s");
                 return Next::After(Duration::from_secs(1));
             }
+        };
+        if read as i64 >= BATCH {
+            return Next::Now;
         }
-        // Caught up: only now is the wall clock the time of the latest event.
+        // Caught up (the batch was not full): only now is the wall clock
+        // the time of the latest event, so a backlog is never taken for
+        // silence. Checked on every such step, so a steady stream of events
+        // does not hold it off.
         let now = now_ms();
         if let Err(e) = self.housekeep(now).await {
             tracing::warn!(error = %e, "closing stale shifts or deleting old ones failed; retrying in 5s");
             return Next::After(Duration::from_secs(5));
         }
-        Next::After(self.idle_wait(now))
+        if read > 0 {
+            Next::Now
+        } else {
+            Next::After(self.idle_wait(now))
+        }
     }
 }
 
@@ -332,6 +351,78 @@ mod tests {
             .await
             .expect("on_change woken");
         assert_eq!(worker.process_pending().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_memory_table_and_cursor_as_they_were() {
+        let (_dir, store) = store().await;
+        let mut worker = ShiftWorker::load(store.clone(), settings(), Arc::default(), now_ms())
+            .await
+            .unwrap();
+        insert(&store, login(1), false).await;
+        worker.process_pending().await.unwrap();
+        let cursor = worker.cursor();
+        let before: Vec<Shift> = worker.tracker().open_shifts().cloned().collect();
+        assert_eq!(stored::open(&store).await.unwrap(), before);
+
+        stored::refuse_writes(&store, true).await.unwrap();
+        insert(&store, status(1, 3), false).await;
+        insert(&store, login(2), false).await;
+        let failed = worker.process_pending().await;
+        assert!(
+            matches!(failed, Err(StoreError::Commit(ref e)) if e.contains("disk is full")),
+            "{failed:?}"
+        );
+        assert_eq!(worker.cursor(), cursor, "the cursor did not move");
+        assert_eq!(stored::cursor(&store).await.unwrap(), cursor);
+        let memory: Vec<Shift> = worker.tracker().open_shifts().cloned().collect();
+        assert_eq!(memory, before, "memory did not take the uncommitted batch");
+        assert_eq!(stored::open(&store).await.unwrap(), before);
+
+        stored::refuse_writes(&store, false).await.unwrap();
+        assert_eq!(
+            worker.process_pending().await.unwrap(),
+            2,
+            "the same events again"
+        );
+        let memory: Vec<Shift> = worker.tracker().open_shifts().cloned().collect();
+        assert_eq!(memory.len(), 2);
+        assert_eq!(stored::open(&store).await.unwrap(), memory);
+        assert_eq!(memory[0].segments.len(), 2, "unit 1 is en route");
+    }
+
+    #[tokio::test]
+    async fn a_step_that_applied_events_still_closes_stale_shifts() {
+        let (_dir, store) = store().await;
+        // Unit 1 left open by an earlier run, last seen 13 hours ago.
+        let mut old = Tracker::new();
+        let at = now_ms() - 13 * H;
+        let event = Envelope::parse(login(1).as_bytes()).unwrap().to_event();
+        old.apply(&event, at);
+        stored::save(&store, old.open_shifts().cloned().collect())
+            .await
+            .unwrap();
+        let mut worker = ShiftWorker::load(store.clone(), settings(), Arc::default(), now_ms())
+            .await
+            .unwrap();
+        // Events keep coming for another unit.
+        insert(&store, login(2), false).await;
+        assert_eq!(worker.step().await, Next::Now, "it read an event");
+        let all = stored::all(&store).await.unwrap();
+        assert_eq!(all[0].ident_id, 1);
+        assert_eq!(
+            (all[0].end, all[0].end_reason),
+            (Some(at), Some(EndReason::Stale))
+        );
+        assert!(all[1].is_open());
+        assert_eq!(
+            worker
+                .tracker()
+                .open_shifts()
+                .map(|s| s.ident_id)
+                .collect::<Vec<_>>(),
+            vec![2]
+        );
     }
 
     #[tokio::test]
