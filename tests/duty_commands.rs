@@ -583,3 +583,120 @@ async fn without_view_roles_only_admins_read_and_days_start_in_duty_timezone() {
         ]
     );
 }
+
+/// A body shaped like a fixture, with `edit` applied.
+fn from_fixture(name: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut body: Value = serde_json::from_slice(&support::fixture(name)).unwrap();
+    edit(&mut body);
+    serde_json::to_vec(&body).unwrap()
+}
+
+fn login(id: i64, acc: &str, num: &str, name: &str, dept: &str) -> Vec<u8> {
+    from_fixture("EVENT_UNIT_LOGIN.json", |b| {
+        let unit = &mut b["data"]["unit"];
+        unit["id"] = json!(id);
+        unit["accId"] = json!(acc);
+        unit["data"]["unitNum"] = json!(num);
+        unit["data"]["name"] = json!(name);
+        unit["data"]["department"] = json!(dept);
+    })
+}
+
+fn rfc3339(ms: Ms) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+#[tokio::test]
+async fn a_shift_played_through_the_listener_shows_in_duty_now_and_the_export() {
+    let fake = FakeDiscord::start().await;
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    fake.wait_for_gateway(WAIT).await;
+    fake.wait_for_commands(WAIT).await;
+    let post = |body: Vec<u8>| {
+        let app = &app;
+        async move {
+            assert_eq!(app.post(body).await.0, 200);
+            app.store.events().await.unwrap().last().unwrap().received_at
+        }
+    };
+    let t42 = post(login(42, "acc-maria", "1-ADAM-12", "Maria Delgado", "LSPD")).await;
+    let t77 = post(login(77, "acc-sam", "E-7", "Sam Ortiz", "BCFD")).await;
+    let t_enroute = post(from_fixture("EVENT_UNIT_STATUS.json", |b| {
+        b["data"]["status"] = json!(3)
+    }))
+    .await;
+    let t_out = post(support::fixture("EVENT_UNIT_LOGOUT.json")).await;
+    support::eventually(WAIT, "unit 42's shift closed", || async {
+        shifts::all(&app.store)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.ident_id == 42 && !s.is_open())
+            .then_some(())
+    })
+    .await;
+
+    let admin = || CommandInvocation::new("duty").permissions(0x20);
+    let now = fake.invoke_command(admin().subcommand("now", json!([]))).await;
+    assert_eq!(
+        now.content,
+        format!(
+            "**On duty now: 1**\n**BCFD**\nE-7 Sam Ortiz · AVAILABLE · since <t:{}:R>",
+            t77 / 1000
+        )
+    );
+
+    let today = Utc::now().date_naive();
+    let yesterday = today - Days::new(1);
+    let export = fake
+        .invoke_command(admin().subcommand(
+            "export",
+            json!([opt("from", yesterday.to_string()), opt("to", today.to_string())]),
+        ))
+        .await;
+    assert_eq!(export.content, format!("2 shifts, {yesterday} to {today} (UTC)."));
+    let csv = export.files[0].text();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    let secs = |ms: Ms| (ms / 1000).to_string();
+    assert_eq!(
+        rows[0],
+        [
+            "42",
+            "acc-maria",
+            "1-ADAM-12",
+            "Maria Delgado",
+            "LSPD",
+            &rfc3339(t42),
+            &rfc3339(t_out),
+            "logout",
+            "false",
+            &secs(t_out - t42),
+            &format!("{:.2}", (t_out - t42) as f64 / 3_600_000.0),
+            "0",
+            "0",
+            &secs(t_enroute - t42),
+            &secs(t_out - t_enroute),
+            "0",
+            "0",
+        ]
+        .join(",")
+    );
+    let open = rows[1].split(',').collect::<Vec<_>>();
+    assert_eq!(
+        open[..9],
+        [
+            "77",
+            "acc-sam",
+            "E-7",
+            "Sam Ortiz",
+            "BCFD",
+            &rfc3339(t77),
+            "",
+            "open",
+            "false"
+        ]
+    );
+}
