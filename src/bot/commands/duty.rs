@@ -15,7 +15,7 @@ use crate::control::{DutyAccess, DutyError, DutyPeriod, DutyPeriodRequest, Hours
 use crate::domain::embed::sanitize_line;
 use crate::domain::now_ms;
 use crate::duty::report::Total;
-use crate::duty::{Ms, Period};
+use crate::duty::{Ms, Period, Shift};
 
 /// Discord's limit on a message's content, with room to spare.
 const MAX_CONTENT: usize = 1900;
@@ -145,13 +145,19 @@ pub async fn now(ctx: Context<'_>) -> Result<(), Error> {
         return Ok(());
     }
     let groups = ctx.data().control.duty_now().await?;
+    say(&ctx, on_duty_text(&groups)).await
+}
+
+/// The answer to `/duty now`: per department, one line per unit, cut to
+/// fit one message (`… and N more`).
+fn on_duty_text(groups: &[(String, Vec<Shift>)]) -> String {
     let count: usize = groups.iter().map(|(_, units)| units.len()).sum();
     if count == 0 {
-        return say(&ctx, "No one is on duty.").await;
+        return "No one is on duty.".to_owned();
     }
     let mut out = format!("**On duty now: {count}**\n");
     let mut shown = 0;
-    'groups: for (dept, units) in &groups {
+    'groups: for (dept, units) in groups {
         let heading = if dept.is_empty() {
             "**(no department)**".to_owned()
         } else {
@@ -174,7 +180,9 @@ pub async fn now(ctx: Context<'_>) -> Result<(), Error> {
                 .map_or("no status".to_owned(), |s| status_label(&s.to_string()));
             let line = format!("{unit}{name} · {status} · since {}\n", when(shift.start));
             if out.len() + block.len() + line.len() > MAX_CONTENT {
-                out.push_str(&block);
+                if shown > 0 && block.lines().count() > 1 {
+                    out.push_str(&block);
+                }
                 break 'groups;
             }
             block.push_str(&line);
@@ -185,7 +193,7 @@ pub async fn now(ctx: Context<'_>) -> Result<(), Error> {
     if shown < count {
         let _ = write!(out, "… and {} more", count - shown);
     }
-    say(&ctx, out.trim_end().to_owned()).await
+    out.trim_end().to_owned()
 }
 
 /// Time on duty of a unit, a member or yourself, with the split per status.
@@ -316,4 +324,53 @@ pub async fn export(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::UnitStatus;
+    use crate::duty::{OpenedBy, Segment};
+
+    fn open(id: i64, num: &str, name: &str, dept: &str) -> Shift {
+        Shift {
+            ident_id: id,
+            acc_id: String::new(),
+            unit_num: num.into(),
+            name: name.into(),
+            department: dept.into(),
+            start: 1_700_000_000_000,
+            end: None,
+            end_reason: None,
+            opened_by: OpenedBy::Login,
+            last_seen: 1_700_000_000_000,
+            gaps: Vec::new(),
+            segments: vec![Segment {
+                status: UnitStatus::OnScene,
+                start: 1_700_000_000_000,
+            }],
+        }
+    }
+
+    #[test]
+    fn duty_now_escapes_cad_text_and_fits_one_message() {
+        assert_eq!(on_duty_text(&[]), "No one is on duty.");
+        let text = on_duty_text(&[
+            ("*LSPD*".into(), vec![open(1, "1-ADAM-1", "@everyone", "*LSPD*")]),
+            (String::new(), vec![open(2, "", "", "")]),
+        ]);
+        assert_eq!(
+            text,
+            "**On duty now: 2**\n**\\*LSPD\\***\n1-ADAM-1 @\u{200b}everyone · ON SCENE · since <t:1700000000:R>\n\
+             **(no department)**\nunit 2 · ON SCENE · since <t:1700000000:R>"
+        );
+        let many: Vec<Shift> = (0..200)
+            .map(|i| open(i, &format!("1-ADAM-{i}"), "Maria Delgado", "LSPD"))
+            .collect();
+        let text = on_duty_text(&[("LSPD".into(), many)]);
+        assert!(text.len() <= 2000, "{}", text.len());
+        let shown = text.lines().filter(|l| l.contains("since")).count();
+        assert!(shown > 20, "{shown}");
+        assert!(text.ends_with(&format!("… and {} more", 200 - shown)), "{text}");
+    }
 }
