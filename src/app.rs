@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::{self, BotData};
 use crate::config::Config;
-use crate::control::{Control, FORWARDING_SETTING};
+use crate::control::{Control, DutyOptions, FORWARDING_SETTING};
 use crate::delivery::discord::alerts as alert_report;
 use crate::delivery::discord::board::BoardWorker;
 use crate::delivery::discord::health::GatewayState;
@@ -24,6 +24,7 @@ use crate::delivery::discord::routing::Routing;
 use crate::delivery::discord::sender::Sender;
 use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
+use crate::delivery::duty::{ShiftSettings, ShiftWorker};
 use crate::delivery::relay::RelayWorker;
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
@@ -47,6 +48,9 @@ pub struct Application {
     gateway: GatewayState,
     alerts: Alerts,
     alert_rx: tokio::sync::mpsc::Receiver<Alert>,
+    /// Woken (`notify_one`) by the shift worker after each commit that
+    /// opened, changed or closed a shift.
+    shifts_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Application {
@@ -108,6 +112,7 @@ impl Application {
             gateway: GatewayState::default(),
             alerts,
             alert_rx,
+            shifts_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -121,6 +126,16 @@ impl Application {
             self.ingest.clone(),
             self.config.api_key.clone(),
         )
+        .with_duty(DutyOptions {
+            timezone: self.config.duty_timezone,
+            view_roles: self.config.discord.role_duty_view.clone(),
+        })
+    }
+
+    /// Woken after each commit of the shift worker that changed a shift
+    /// (for the workers that show who is on duty).
+    pub fn shifts_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.shifts_changed.clone()
     }
 
     /// The store this application writes to.
@@ -184,6 +199,21 @@ impl Application {
         .with_call_threads(discord.call_threads);
         let board_wake = renderer.committed();
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
+        let mut shifts = ShiftWorker::load(
+            self.store.clone(),
+            ShiftSettings {
+                stale_after: self.config.duty_stale_after,
+                retention: Duration::from_secs(u64::from(self.config.duty_retention_days) * 86_400),
+            },
+            self.shifts_changed.clone(),
+            crate::domain::now_ms(),
+        )
+        .await
+        .context("restoring the open shifts")?;
+        // The board shows time on duty from the open shifts: a shift opened
+        // after the render batch that named it redraws the board too.
+        shifts.also_notify(board_wake.clone());
+        tasks.spawn(shifts.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
                 Arc::new(crate::delivery::discord::rest::http(discord)),

@@ -55,6 +55,9 @@ pub struct DiscordConfig {
     pub role_911: Option<u64>,
     pub role_panic: Option<u64>,
     pub role_priority1: Option<u64>,
+    /// Roles that may read `/duty now|hours|top`; empty: members with
+    /// Manage Server (admins may always).
+    pub role_duty_view: Vec<u64>,
     /// Where REST and gateway discovery go; `None` is discord.com.
     pub api_base: Option<String>,
     /// Timeout of one Discord REST request (messages, command registration).
@@ -112,6 +115,13 @@ pub struct Config {
     /// A separate address for `/metrics`; `None`: on the main listener.
     pub metrics_addr: Option<SocketAddr>,
     pub retention_days: u32,
+    /// An open shift with no event about its unit for this long is closed,
+    /// at its last-seen time, as stale.
+    pub duty_stale_after: Duration,
+    /// Shifts that ended longer ago than this many days are deleted.
+    pub duty_retention_days: u32,
+    /// Where days, weeks and months of the duty reports start.
+    pub duty_timezone: chrono_tz::Tz,
     pub discord: DiscordConfig,
     pub forward: ForwardConfig,
 }
@@ -179,6 +189,18 @@ impl Config {
                 "DISCORD_ROLE_PRIORITY1",
                 "a Discord role id (a number)",
                 parse_id,
+            )?,
+            role_duty_view: env.parse_or(
+                "DISCORD_ROLE_DUTY_VIEW",
+                "comma-separated Discord role ids (numbers)",
+                "",
+                |s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(parse_id)
+                        .collect::<Option<Vec<_>>>()
+                },
             )?,
             api_base: env.parse_opt("DISCORD_API_BASE", "an http(s):// URL", parse_url)?,
             request_timeout: env.parse_or(
@@ -286,6 +308,21 @@ impl Config {
                 "a whole number of days, at least 1",
                 "30",
                 |s| s.parse().ok().filter(|n| *n >= 1),
+            )?,
+            duty_stale_after: env.parse_or("DUTY_STALE_AFTER", "a duration such as 12h", "12h", |s| {
+                parse_duration(s).filter(|d| !d.is_zero())
+            })?,
+            duty_retention_days: env.parse_or(
+                "DUTY_RETENTION_DAYS",
+                "a whole number of days, at least 1",
+                "400",
+                |s| s.parse().ok().filter(|n| *n >= 1),
+            )?,
+            duty_timezone: env.parse_or(
+                "DUTY_TIMEZONE",
+                "an IANA timezone name such as Europe/Berlin or America/New_York",
+                "UTC",
+                |s| crate::duty::period::parse_timezone(s).ok(),
             )?,
             discord,
             forward,
@@ -493,6 +530,32 @@ mod tests {
             let err = config(&[("SONORAN_API_KEY", "k"), (var, bad)]).unwrap_err();
             assert_eq!(err.var, var);
         }
+    }
+
+    #[test]
+    fn duty_settings_have_defaults_and_refuse_a_bad_timezone() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.duty_stale_after, Duration::from_secs(12 * 3600));
+        assert_eq!(cfg.duty_retention_days, 400);
+        assert_eq!(cfg.duty_timezone, chrono_tz::UTC);
+        assert!(cfg.discord.role_duty_view.is_empty());
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("DUTY_TIMEZONE", "Europe/Berlin"),
+            ("DISCORD_ROLE_DUTY_VIEW", "11, 12"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.duty_timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(cfg.discord.role_duty_view, [11, 12]);
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DUTY_TIMEZONE", "Mars/Olympus")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DUTY_TIMEZONE: expected an IANA timezone name such as Europe/Berlin or America/New_York, got \"Mars/Olympus\""
+        );
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_ROLE_DUTY_VIEW", "mods")]).unwrap_err();
+        assert_eq!(err.var, "DISCORD_ROLE_DUTY_VIEW");
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DUTY_STALE_AFTER", "0s")]).unwrap_err();
+        assert_eq!(err.var, "DUTY_STALE_AFTER");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Slash commands. Every command is for server admins by default
 //! (`default_member_permissions = MANAGE_GUILD`; owners can delegate in
-//! Discord's integration settings) and answers ephemerally.
+//! Discord's integration settings) and answers ephemerally; `/duty` is the
+//! exception, open to the roles in `DISCORD_ROLE_DUTY_VIEW` too, so it
+//! checks each member itself (`duty.rs`).
 
+mod duty;
 mod forwarding;
 mod relay;
 mod route;
@@ -18,6 +21,7 @@ pub fn all() -> Vec<poise::Command<BotData, Error>> {
         route::route(),
         test911::test911(),
         relay::relay(),
+        duty::duty(),
     ]
 }
 
