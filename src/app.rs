@@ -16,9 +16,11 @@ use crate::bot::{self, BotData};
 use crate::config::Config;
 use crate::control::{Control, FORWARDING_SETTING};
 use crate::delivery::discord::alerts as alert_report;
+use crate::delivery::discord::digest::DigestWorker;
 use crate::delivery::discord::health::GatewayState;
 use crate::delivery::discord::render::Roles;
 use crate::delivery::discord::rest::Rest;
+use crate::delivery::discord::roles::RoleWorker;
 use crate::delivery::discord::routing::Routing;
 use crate::delivery::discord::sender::Sender;
 use crate::delivery::discord::sink::{DiscordSink, LogSink};
@@ -26,6 +28,7 @@ use crate::delivery::discord::worker::RenderWorker;
 use crate::delivery::relay::RelayWorker;
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
+use crate::domain::ids::ChannelId;
 use crate::http::{self as listener, ListenerState};
 use crate::ingest::Ingest;
 use crate::store::Store;
@@ -45,6 +48,8 @@ pub struct Application {
     gateway: GatewayState,
     alerts: Alerts,
     alert_rx: tokio::sync::mpsc::Receiver<Alert>,
+    /// Notified when shifts or member links change: wakes the on-duty role worker.
+    duty_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Application {
@@ -106,6 +111,7 @@ impl Application {
             gateway: GatewayState::default(),
             alerts,
             alert_rx,
+            duty_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -119,6 +125,13 @@ impl Application {
             self.ingest.clone(),
             self.config.api_key.clone(),
         )
+        .with_duty_wake(self.duty_changed.clone())
+    }
+
+    /// Notified when shifts or member links change (the shift worker and
+    /// `/duty link` notify it; the on-duty role worker waits on it).
+    pub fn duty_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.duty_changed.clone()
     }
 
     /// The store this application writes to.
@@ -194,8 +207,30 @@ impl Application {
             None => Arc::new(LogSink),
         };
         tasks.spawn(
-            Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
+            Sender::new(self.store.clone(), sink.clone(), alerts.clone())
+                .run(cards_ready.clone(), stop.clone()),
         );
+        if let Some(channel) = discord.channel_duty {
+            let digest = DigestWorker::new(
+                self.store.clone(),
+                sink,
+                ChannelId(channel),
+                self.config.duty.digest_at,
+                self.config.duty.timezone,
+                alerts.clone(),
+            );
+            tasks.spawn(digest.run(stop.clone()));
+        }
+        if let (Some(rest), Some(role), Some(guild)) = (&rest, discord.role_on_duty, discord.guild_id) {
+            let roles = RoleWorker::new(
+                self.store.clone(),
+                Arc::new(rest.clone()),
+                guild,
+                role,
+                alerts.clone(),
+            );
+            tasks.spawn(roles.run(self.duty_changed.clone(), stop.clone()));
+        }
         if let Some(rest) = rest {
             let data = BotData {
                 control: self.control(),

@@ -55,6 +55,10 @@ pub struct DiscordConfig {
     pub role_911: Option<u64>,
     pub role_panic: Option<u64>,
     pub role_priority1: Option<u64>,
+    /// Given to a member while their unit is on duty (`DISCORD_ROLE_ON_DUTY`); `None`: off.
+    pub role_on_duty: Option<u64>,
+    /// Where the weekly duty digest goes (`DISCORD_CHANNEL_DUTY`); `None`: no digest.
+    pub channel_duty: Option<u64>,
     /// Where REST and gateway discovery go; `None` is discord.com.
     pub api_base: Option<String>,
     /// Timeout of one Discord REST request (messages, command registration).
@@ -71,6 +75,15 @@ impl DiscordConfig {
     pub fn enabled(&self) -> bool {
         !self.token.is_empty()
     }
+}
+
+/// Duty records: where days and weeks start, and when the digest is due.
+#[derive(Debug, Clone)]
+pub struct DutyConfig {
+    /// `DUTY_TIMEZONE` (IANA name, default `UTC`).
+    pub timezone: chrono_tz::Tz,
+    /// `DUTY_DIGEST_AT` (default `mon 09:00`, in `timezone`).
+    pub digest_at: crate::duty::DigestAt,
 }
 
 /// The relay to the game server(s).
@@ -108,6 +121,7 @@ pub struct Config {
     pub retention_days: u32,
     pub discord: DiscordConfig,
     pub forward: ForwardConfig,
+    pub duty: DutyConfig,
 }
 
 /// A setting that is missing or does not parse.
@@ -174,6 +188,12 @@ impl Config {
                 "a Discord role id (a number)",
                 parse_id,
             )?,
+            role_on_duty: env.parse_opt("DISCORD_ROLE_ON_DUTY", "a Discord role id (a number)", parse_id)?,
+            channel_duty: env.parse_opt(
+                "DISCORD_CHANNEL_DUTY",
+                "a Discord channel id (a number)",
+                parse_id,
+            )?,
             api_base: env.parse_opt("DISCORD_API_BASE", "an http(s):// URL", parse_url)?,
             request_timeout: env.parse_or(
                 "DISCORD_REQUEST_TIMEOUT",
@@ -195,6 +215,28 @@ impl Config {
                 "a whole number from 1 to 9000",
                 "1000",
                 |s| s.parse().ok().filter(|n| (1..=9000).contains(n)),
+            )?,
+        };
+
+        if discord.role_on_duty.is_some() && discord.guild_id.is_none() {
+            return Err(ConfigError::new(
+                "DISCORD_ROLE_ON_DUTY",
+                "needs DISCORD_GUILD_ID: the server whose members get the role",
+            ));
+        }
+
+        let duty = DutyConfig {
+            timezone: env.parse_or(
+                "DUTY_TIMEZONE",
+                "an IANA timezone such as Europe/Berlin",
+                "UTC",
+                |s| crate::duty::period::parse_timezone(s).ok(),
+            )?,
+            digest_at: env.parse_or(
+                "DUTY_DIGEST_AT",
+                "a weekday and a 24-hour time such as mon 09:00",
+                "mon 09:00",
+                |s| s.parse().ok(),
             )?,
         };
 
@@ -274,6 +316,7 @@ impl Config {
             )?,
             discord,
             forward,
+            duty,
         })
     }
 
@@ -455,6 +498,41 @@ mod tests {
             [Duration::from_millis(200), Duration::from_secs(2)]
         );
         assert_eq!(cfg.discord.channels.get(&RouteKind::Emergency911), Some(&123));
+    }
+
+    #[test]
+    fn duty_settings_parse_with_defaults_and_name_the_variable_when_wrong() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.duty.timezone, chrono_tz::Tz::UTC);
+        assert_eq!(cfg.duty.digest_at.to_string(), "mon 09:00");
+        assert_eq!((cfg.discord.role_on_duty, cfg.discord.channel_duty), (None, None));
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("DUTY_TIMEZONE", "Europe/Berlin"),
+            ("DUTY_DIGEST_AT", "Sunday 18:30"),
+            ("DISCORD_GUILD_ID", "9"),
+            ("DISCORD_ROLE_ON_DUTY", "7"),
+            ("DISCORD_CHANNEL_DUTY", "8"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.duty.timezone, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(cfg.duty.digest_at.to_string(), "sun 18:30");
+        assert_eq!(
+            (cfg.discord.role_on_duty, cfg.discord.channel_duty),
+            (Some(7), Some(8))
+        );
+        for (var, value) in [
+            ("DUTY_TIMEZONE", "Mars/Olympus"),
+            ("DUTY_DIGEST_AT", "someday 09:00"),
+            ("DUTY_DIGEST_AT", "mon 25:00"),
+            ("DISCORD_CHANNEL_DUTY", "duty"),
+        ] {
+            let err = config(&[("SONORAN_API_KEY", "k"), (var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_ROLE_ON_DUTY", "7")]).unwrap_err();
+        assert_eq!(err.var, "DISCORD_ROLE_ON_DUTY");
+        assert!(err.problem.contains("DISCORD_GUILD_ID"), "{err}");
     }
 
     #[test]

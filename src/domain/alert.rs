@@ -24,6 +24,11 @@ pub enum Alert {
     /// Discord refused so many requests (401/403/429) that cadbridge stopped
     /// sending to it for a while, to stay under its invalid-request limit.
     DiscordPaused { refused: u32, resume_in_secs: u64 },
+    /// The on-duty role cannot be given or taken (missing Manage Roles, the
+    /// role above the bot's, the role deleted); raised once, not per change.
+    OnDutyRole { problem: String },
+    /// The weekly duty digest could not be posted.
+    Digest { problem: String },
 }
 
 /// The sending side; cheap to clone. Alerts never block delivery: when the
@@ -73,6 +78,8 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
                  the bot's permissions in the routed channels.",
                 humantime::format_duration(std::time::Duration::from_secs(*resume_in_secs))
             )),
+            Alert::OnDutyRole { problem } => lines.push(format!("On-duty role: {problem}")),
+            Alert::Digest { problem } => lines.push(format!("Weekly duty digest: {problem}")),
         }
     }
     for (destination, (types, reasons)) in dead {

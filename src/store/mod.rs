@@ -3,6 +3,7 @@
 
 pub mod cards;
 pub mod destinations;
+pub mod duty_state;
 pub mod gauges;
 pub mod links;
 pub mod outbox;

@@ -2,6 +2,7 @@
 //! (`default_member_permissions = MANAGE_GUILD`; owners can delegate in
 //! Discord's integration settings) and answers ephemerally.
 
+mod duty_link;
 mod forwarding;
 mod relay;
 mod route;
@@ -18,6 +19,8 @@ pub fn all() -> Vec<poise::Command<BotData, Error>> {
         route::route(),
         test911::test911(),
         relay::relay(),
+        // Temporary home of /duty link until the shifts branch's /duty group is merged.
+        duty_link::duty(),
     ]
 }
 
