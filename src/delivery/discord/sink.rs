@@ -59,6 +59,9 @@ pub trait DiscordSink: Send + Sync {
     }
 }
 
+/// A member's user id and role ids.
+pub type MemberRoles = (u64, Vec<u64>);
+
 /// Gives and takes members' roles and lists who has them: a trait, so a
 /// test can put a recording or failing one in place of Discord.
 pub trait GuildRoles: Send + Sync {
@@ -83,7 +86,7 @@ pub trait GuildRoles: Send + Sync {
         guild: u64,
         after: u64,
         limit: u16,
-    ) -> SinkFuture<'_, (Vec<(u64, Vec<u64>)>, Exhausted)>;
+    ) -> SinkFuture<'_, (Vec<MemberRoles>, Exhausted)>;
 }
 
 impl GuildRoles for Rest {
@@ -107,7 +110,7 @@ impl GuildRoles for Rest {
         guild: u64,
         after: u64,
         limit: u16,
-    ) -> SinkFuture<'_, (Vec<(u64, Vec<u64>)>, Exhausted)> {
+    ) -> SinkFuture<'_, (Vec<MemberRoles>, Exhausted)> {
         Box::pin(Rest::members_page(self, guild, after, limit))
     }
 }
