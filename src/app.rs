@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bot::{self, BotData};
 use crate::config::Config;
-use crate::control::{Control, FORWARDING_SETTING};
+use crate::control::{Control, DutyOptions, FORWARDING_SETTING};
 use crate::delivery::discord::alerts as alert_report;
 use crate::delivery::discord::digest::DigestWorker;
 use crate::delivery::discord::health::GatewayState;
@@ -25,6 +25,7 @@ use crate::delivery::discord::routing::Routing;
 use crate::delivery::discord::sender::Sender;
 use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
+use crate::delivery::duty::{ShiftSettings, ShiftWorker};
 use crate::delivery::relay::RelayWorker;
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
@@ -50,6 +51,9 @@ pub struct Application {
     alert_rx: tokio::sync::mpsc::Receiver<Alert>,
     /// Notified when shifts or member links change: wakes the on-duty role worker.
     duty_changed: Arc<tokio::sync::Notify>,
+    /// Woken (`notify_one`) by the shift worker after each commit that
+    /// opened, changed or closed a shift.
+    shifts_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Application {
@@ -112,6 +116,7 @@ impl Application {
             alerts,
             alert_rx,
             duty_changed: Arc::new(tokio::sync::Notify::new()),
+            shifts_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -125,6 +130,10 @@ impl Application {
             self.ingest.clone(),
             self.config.api_key.clone(),
         )
+        .with_duty(DutyOptions {
+            timezone: self.config.duty_timezone,
+            view_roles: self.config.discord.role_duty_view.clone(),
+        })
         .with_duty_wake(self.duty_changed.clone())
     }
 
@@ -132,6 +141,12 @@ impl Application {
     /// `/duty link` notify it; the on-duty role worker waits on it).
     pub fn duty_changed(&self) -> Arc<tokio::sync::Notify> {
         self.duty_changed.clone()
+    }
+
+    /// Woken after each commit of the shift worker that changed a shift
+    /// (for the workers that show who is on duty).
+    pub fn shifts_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.shifts_changed.clone()
     }
 
     /// The store this application writes to.
@@ -193,6 +208,20 @@ impl Application {
         .await
         .context("loading the unit roster")?;
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
+        let mut shifts = ShiftWorker::load(
+            self.store.clone(),
+            ShiftSettings {
+                stale_after: self.config.duty_stale_after,
+                retention: Duration::from_secs(u64::from(self.config.duty_retention_days) * 86_400),
+            },
+            self.shifts_changed.clone(),
+            crate::domain::now_ms(),
+        )
+        .await
+        .context("restoring the open shifts")?;
+        // The on-duty role worker hears of shift changes on its own Notify.
+        shifts.also_notify(self.duty_changed.clone());
+        tasks.spawn(shifts.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
                 Arc::new(crate::delivery::discord::rest::http(discord)),
@@ -215,8 +244,8 @@ impl Application {
                 self.store.clone(),
                 sink,
                 ChannelId(channel),
-                self.config.duty.digest_at,
-                self.config.duty.timezone,
+                self.config.duty_digest_at,
+                self.config.duty_timezone,
                 alerts.clone(),
             );
             tasks.spawn(digest.run(stop.clone()));

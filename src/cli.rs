@@ -198,8 +198,8 @@ pub fn describe(config: &Config) -> String {
         .map_or("not set (no digest)".to_string(), |c| {
             format!(
                 "{c} at {} ({})",
-                config.duty.digest_at,
-                config.duty.timezone.name()
+                config.duty_digest_at,
+                config.duty_timezone.name()
             )
         });
     let _ = writeln!(out, "DISCORD_CHANNEL_DUTY   {digest}");

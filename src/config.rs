@@ -59,6 +59,9 @@ pub struct DiscordConfig {
     pub role_on_duty: Option<u64>,
     /// Where the weekly duty digest goes (`DISCORD_CHANNEL_DUTY`); `None`: no digest.
     pub channel_duty: Option<u64>,
+    /// Roles that may read `/duty now|hours|top`; empty: members with
+    /// Manage Server (admins may always).
+    pub role_duty_view: Vec<u64>,
     /// Where REST and gateway discovery go; `None` is discord.com.
     pub api_base: Option<String>,
     /// Timeout of one Discord REST request (messages, command registration).
@@ -75,15 +78,6 @@ impl DiscordConfig {
     pub fn enabled(&self) -> bool {
         !self.token.is_empty()
     }
-}
-
-/// Duty records: where days and weeks start, and when the digest is due.
-#[derive(Debug, Clone)]
-pub struct DutyConfig {
-    /// `DUTY_TIMEZONE` (IANA name, default `UTC`).
-    pub timezone: chrono_tz::Tz,
-    /// `DUTY_DIGEST_AT` (default `mon 09:00`, in `timezone`).
-    pub digest_at: crate::duty::DigestAt,
 }
 
 /// The relay to the game server(s).
@@ -119,9 +113,17 @@ pub struct Config {
     /// A separate address for `/metrics`; `None`: on the main listener.
     pub metrics_addr: Option<SocketAddr>,
     pub retention_days: u32,
+    /// An open shift with no event about its unit for this long is closed,
+    /// at its last-seen time, as stale.
+    pub duty_stale_after: Duration,
+    /// Shifts that ended longer ago than this many days are deleted.
+    pub duty_retention_days: u32,
+    /// Where days, weeks and months of the duty reports start.
+    pub duty_timezone: chrono_tz::Tz,
     pub discord: DiscordConfig,
     pub forward: ForwardConfig,
-    pub duty: DutyConfig,
+    /// When the weekly duty digest is due (`DUTY_DIGEST_AT`, in `duty_timezone`).
+    pub duty_digest_at: crate::duty::DigestAt,
 }
 
 /// A setting that is missing or does not parse.
@@ -194,6 +196,18 @@ impl Config {
                 "a Discord channel id (a number)",
                 parse_id,
             )?,
+            role_duty_view: env.parse_or(
+                "DISCORD_ROLE_DUTY_VIEW",
+                "comma-separated Discord role ids (numbers)",
+                "",
+                |s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(parse_id)
+                        .collect::<Option<Vec<_>>>()
+                },
+            )?,
             api_base: env.parse_opt("DISCORD_API_BASE", "an http(s):// URL", parse_url)?,
             request_timeout: env.parse_or(
                 "DISCORD_REQUEST_TIMEOUT",
@@ -224,21 +238,6 @@ impl Config {
                 "needs DISCORD_GUILD_ID: the server whose members get the role",
             ));
         }
-
-        let duty = DutyConfig {
-            timezone: env.parse_or(
-                "DUTY_TIMEZONE",
-                "an IANA timezone such as Europe/Berlin",
-                "UTC",
-                |s| crate::duty::period::parse_timezone(s).ok(),
-            )?,
-            digest_at: env.parse_or(
-                "DUTY_DIGEST_AT",
-                "a weekday and a 24-hour time such as mon 09:00",
-                "mon 09:00",
-                |s| s.parse().ok(),
-            )?,
-        };
 
         let forward = ForwardConfig {
             urls: env.parse_or("FORWARD_URLS", "comma-separated http(s):// URLs", "", |s| {
@@ -314,9 +313,29 @@ impl Config {
                 "30",
                 |s| s.parse().ok().filter(|n| *n >= 1),
             )?,
+            duty_stale_after: env.parse_or("DUTY_STALE_AFTER", "a duration such as 12h", "12h", |s| {
+                parse_duration(s).filter(|d| !d.is_zero())
+            })?,
+            duty_retention_days: env.parse_or(
+                "DUTY_RETENTION_DAYS",
+                "a whole number of days, at least 1",
+                "400",
+                |s| s.parse().ok().filter(|n| *n >= 1),
+            )?,
+            duty_timezone: env.parse_or(
+                "DUTY_TIMEZONE",
+                "an IANA timezone name such as Europe/Berlin or America/New_York",
+                "UTC",
+                |s| crate::duty::period::parse_timezone(s).ok(),
+            )?,
+            duty_digest_at: env.parse_or(
+                "DUTY_DIGEST_AT",
+                "a weekday and a 24-hour time such as mon 09:00",
+                "mon 09:00",
+                |s| s.parse().ok(),
+            )?,
             discord,
             forward,
-            duty,
         })
     }
 
@@ -503,8 +522,8 @@ mod tests {
     #[test]
     fn duty_settings_parse_with_defaults_and_name_the_variable_when_wrong() {
         let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
-        assert_eq!(cfg.duty.timezone, chrono_tz::Tz::UTC);
-        assert_eq!(cfg.duty.digest_at.to_string(), "mon 09:00");
+        assert_eq!(cfg.duty_timezone, chrono_tz::Tz::UTC);
+        assert_eq!(cfg.duty_digest_at.to_string(), "mon 09:00");
         assert_eq!((cfg.discord.role_on_duty, cfg.discord.channel_duty), (None, None));
         let cfg = config(&[
             ("SONORAN_API_KEY", "k"),
@@ -515,8 +534,8 @@ mod tests {
             ("DISCORD_CHANNEL_DUTY", "8"),
         ])
         .unwrap();
-        assert_eq!(cfg.duty.timezone, chrono_tz::Tz::Europe__Berlin);
-        assert_eq!(cfg.duty.digest_at.to_string(), "sun 18:30");
+        assert_eq!(cfg.duty_timezone, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(cfg.duty_digest_at.to_string(), "sun 18:30");
         assert_eq!(
             (cfg.discord.role_on_duty, cfg.discord.channel_duty),
             (Some(7), Some(8))
@@ -533,6 +552,32 @@ mod tests {
         let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_ROLE_ON_DUTY", "7")]).unwrap_err();
         assert_eq!(err.var, "DISCORD_ROLE_ON_DUTY");
         assert!(err.problem.contains("DISCORD_GUILD_ID"), "{err}");
+    }
+
+    #[test]
+    fn duty_settings_have_defaults_and_refuse_a_bad_timezone() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.duty_stale_after, Duration::from_secs(12 * 3600));
+        assert_eq!(cfg.duty_retention_days, 400);
+        assert_eq!(cfg.duty_timezone, chrono_tz::UTC);
+        assert!(cfg.discord.role_duty_view.is_empty());
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("DUTY_TIMEZONE", "Europe/Berlin"),
+            ("DISCORD_ROLE_DUTY_VIEW", "11, 12"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.duty_timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(cfg.discord.role_duty_view, [11, 12]);
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DUTY_TIMEZONE", "Mars/Olympus")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "DUTY_TIMEZONE: expected an IANA timezone name such as Europe/Berlin or America/New_York, got \"Mars/Olympus\""
+        );
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_ROLE_DUTY_VIEW", "mods")]).unwrap_err();
+        assert_eq!(err.var, "DISCORD_ROLE_DUTY_VIEW");
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DUTY_STALE_AFTER", "0s")]).unwrap_err();
+        assert_eq!(err.var, "DUTY_STALE_AFTER");
     }
 
     #[test]

@@ -6,17 +6,22 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono_tz::Tz;
+
 use crate::config::Secret;
 use crate::delivery::discord::routing::Routing;
 use crate::domain::ids::ChannelId;
 use crate::domain::now_ms;
 use crate::domain::route::RouteKind;
+use crate::duty::period;
+use crate::duty::report::{self, Total};
+use crate::duty::{Ms, Period, PeriodError, Shift, Span};
 use crate::ingest::{Accepted, Ingest, IngestError};
 use crate::store::destinations::RelayTarget;
 use crate::store::links;
 pub use crate::store::links::{LinkSource, LinkTarget, MemberLink};
 use crate::store::outbox::{self, DeadLetters, TargetStatus};
-use crate::store::{Setting, Stats, Store, StoreError};
+use crate::store::{Setting, Stats, Store, StoreError, shifts, units};
 
 /// The settings key of the relay switch.
 pub const FORWARDING_SETTING: &str = "forwarding";
@@ -40,6 +45,7 @@ pub struct Control {
     api_key: Secret,
     /// Woken when a member link changes (the on-duty role worker).
     duty_changed: Arc<tokio::sync::Notify>,
+    duty: DutyOptions,
 }
 
 impl Control {
@@ -59,12 +65,19 @@ impl Control {
             ingest,
             api_key,
             duty_changed: Arc::new(tokio::sync::Notify::new()),
+            duty: DutyOptions::default(),
         }
     }
 
     /// Wakes `duty_changed` when a member link changes.
     pub fn with_duty_wake(mut self, duty_changed: Arc<tokio::sync::Notify>) -> Self {
         self.duty_changed = duty_changed;
+        self
+    }
+
+    /// The same levers with these duty settings (timezone, who may read).
+    pub fn with_duty(mut self, duty: DutyOptions) -> Self {
+        self.duty = duty;
         self
     }
 
@@ -175,5 +188,340 @@ impl Control {
             self.duty_changed.notify_one();
         }
         Ok(had)
+    }
+}
+
+// ----- duty records (`/duty`) ------------------------------------------------
+
+/// The longest date range `/duty` accepts, in days (both ends included).
+pub const DUTY_MAX_RANGE_DAYS: i64 = 366;
+
+/// How many units `/duty top` lists.
+pub const DUTY_TOP: usize = 10;
+
+/// The duty settings the commands need.
+#[derive(Debug, Clone, Default)]
+pub struct DutyOptions {
+    /// `DUTY_TIMEZONE`: where days, weeks and months start.
+    pub timezone: Tz,
+    /// `DISCORD_ROLE_DUTY_VIEW`: roles that may read the duty records.
+    pub view_roles: Vec<u64>,
+}
+
+/// What a member may do with the duty records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DutyAccess {
+    /// `/duty now`, `hours`, `top`.
+    pub read: bool,
+    /// `/duty export`.
+    pub export: bool,
+}
+
+/// A period named by a user: a named one, or a date range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DutyPeriodRequest {
+    /// `today`, `this week`, `this month`.
+    pub named: Option<Period>,
+    /// `YYYY-MM-DD`, the first day.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`, the last day (default: today).
+    pub to: Option<String>,
+}
+
+/// A period resolved in `DUTY_TIMEZONE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DutyPeriod {
+    pub span: Span,
+    /// `this week (2026-11-30 to 2026-12-06, UTC)`.
+    pub label: String,
+    /// First and last local day, for file names.
+    pub first: chrono::NaiveDate,
+    pub last: chrono::NaiveDate,
+}
+
+/// Whose hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoursOf {
+    /// A unit number, as the CAD shows it (`1-ADAM-12`).
+    Unit(String),
+    /// A Discord member.
+    Member(u64),
+}
+
+/// How a Discord member is known in the CAD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberKey {
+    /// Linked by `/duty link` (or `/link`) to an account.
+    Account(String),
+    /// Linked to a unit number.
+    UnitNum(String),
+    /// Units whose identities carry `discord:<id>`: their accounts and ids.
+    Identities { accounts: Vec<String>, idents: Vec<i64> },
+}
+
+impl MemberKey {
+    fn matches(&self, shift: &Shift) -> bool {
+        match self {
+            MemberKey::Account(acc) => !acc.trim().is_empty() && shift.acc_id.trim() == acc.trim(),
+            MemberKey::UnitNum(num) => same_unit_num(&shift.unit_num, num),
+            MemberKey::Identities { accounts, idents } => {
+                idents.contains(&shift.ident_id)
+                    || (!shift.acc_id.is_empty() && accounts.contains(&shift.acc_id))
+            }
+        }
+    }
+}
+
+/// The answer to `/duty hours`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hours {
+    pub period: DutyPeriod,
+    /// `None`: no time on duty in the period.
+    pub total: Option<Total>,
+    /// The label of the latest shift in the period, if any.
+    pub label: Option<String>,
+}
+
+/// Why a `/duty` request cannot be answered (the user's input, or the store).
+#[derive(Debug, thiserror::Error)]
+pub enum DutyError {
+    #[error("{}", capitalised(&.0.to_string()))]
+    Period(#[from] PeriodError),
+    #[error("Choose a period or a date range (from/to), not both.")]
+    PeriodAndRange,
+    #[error("Give the first day (from) too, as YYYY-MM-DD.")]
+    ToWithoutFrom,
+    #[error("The range is {0} days long; at most {DUTY_MAX_RANGE_DAYS} days.")]
+    RangeTooLong(i64),
+    #[error("No shift of a unit numbered {0:?} is recorded.")]
+    UnknownUnit(String),
+    #[error("{}", match .0 {
+        Some(id) => format!("<@{id}> is not linked to a CAD account or unit: an admin can link them with /duty link, or their CAD identities can carry discord:{id}."),
+        None => "You are not linked to a CAD account or unit: ask an admin to link you with /duty link.".to_owned(),
+    })]
+    NotLinked(Option<u64>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn same_unit_num(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// The Discord ids a unit's identities carry (`discord:<id>`).
+pub fn discord_ids(unit: &crate::domain::event::Unit) -> Vec<u64> {
+    unit.api_ids
+        .iter()
+        .chain(std::iter::once(&unit.community_user_id))
+        .filter_map(|id| {
+            let (scheme, rest) = id.trim().split_once(':')?;
+            scheme
+                .eq_ignore_ascii_case("discord")
+                .then(|| rest.trim().parse().ok())?
+        })
+        .collect()
+}
+
+/// Time in `span` over all of `shifts` (already picked), with the per-status
+/// split; `None` when there is none. Labelled by the latest shift.
+fn total_of(shifts: &[Shift], span: Span, now: Ms) -> Option<Total> {
+    let mut total: Option<Total> = None;
+    let mut latest = Ms::MIN;
+    for shift in shifts {
+        let ms = shift.duration_within(span.start, span.end, now);
+        if ms == 0 {
+            continue;
+        }
+        let t = total.get_or_insert_with(|| Total {
+            key: String::new(),
+            label: String::new(),
+            department: String::new(),
+            ms: 0,
+            shifts: 0,
+            per_status: Default::default(),
+        });
+        if shift.start >= latest {
+            latest = shift.start;
+            t.label = shift.label();
+            t.department = shift.department.clone();
+        }
+        t.ms += ms;
+        t.shifts += 1;
+        for (status, d) in shift.status_times_within(span.start, span.end, now) {
+            *t.per_status.entry(status).or_insert(0) += d;
+        }
+    }
+    total
+}
+
+impl Control {
+    /// The duty timezone (`DUTY_TIMEZONE`).
+    pub fn duty_timezone(&self) -> Tz {
+        self.duty.timezone
+    }
+
+    /// What a member holding `roles` may do; `admin`: they have Manage
+    /// Server or Administrator. Admins may always read and export; with
+    /// `DISCORD_ROLE_DUTY_VIEW` empty, only they may read.
+    pub fn duty_access(&self, roles: &[u64], admin: bool) -> DutyAccess {
+        let viewer = roles.iter().any(|r| self.duty.view_roles.contains(r));
+        DutyAccess {
+            read: admin || viewer,
+            export: admin,
+        }
+    }
+
+    /// Resolves a period at `now` in `DUTY_TIMEZONE`; no period and no
+    /// range means this week.
+    pub fn duty_period(&self, request: &DutyPeriodRequest, now: Ms) -> Result<DutyPeriod, DutyError> {
+        let tz = self.duty.timezone;
+        let (period, name) = match (request.named, &request.from, &request.to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(DutyError::PeriodAndRange),
+            (None, None, Some(_)) => return Err(DutyError::ToWithoutFrom),
+            (named, None, None) => {
+                let named = named.unwrap_or(Period::ThisWeek);
+                let name = match named {
+                    Period::Today => "today",
+                    Period::ThisWeek => "this week",
+                    Period::ThisMonth => "this month",
+                    Period::Range { .. } => "",
+                };
+                (named, name)
+            }
+            (None, Some(from), to) => {
+                let from = period::parse_date(from)?;
+                let to = match to {
+                    Some(to) => period::parse_date(to)?,
+                    None => period::local_date(now, tz)?,
+                };
+                if to < from {
+                    return Err(PeriodError::Reversed { from, to }.into());
+                }
+                let days = (to - from).num_days() + 1;
+                if days > DUTY_MAX_RANGE_DAYS {
+                    return Err(DutyError::RangeTooLong(days));
+                }
+                (Period::Range { from, to }, "")
+            }
+        };
+        let span = period.resolve(now, tz)?;
+        let first = period::local_date(span.start, tz)?;
+        let last = period::local_date(span.end - 1, tz)?;
+        let dates = if first == last {
+            first.to_string()
+        } else {
+            format!("{first} to {last}")
+        };
+        let label = if name.is_empty() {
+            format!("{dates} ({})", tz.name())
+        } else {
+            format!("{name} ({dates}, {})", tz.name())
+        };
+        Ok(DutyPeriod {
+            span,
+            label,
+            first,
+            last,
+        })
+    }
+
+    /// Who is on duty now, by department (see [`report::on_duty_now`]).
+    pub async fn duty_now(&self) -> Result<Vec<(String, Vec<Shift>)>, StoreError> {
+        let open = shifts::open(&self.store).await?;
+        Ok(report::on_duty_now(&open)
+            .into_iter()
+            .map(|(dept, units)| (dept, units.into_iter().cloned().collect()))
+            .collect())
+    }
+
+    /// How a Discord member is known in the CAD: a stored link first, else
+    /// the stored units whose identities carry `discord:<id>`.
+    pub async fn duty_member(&self, discord_id: u64) -> Result<Option<MemberKey>, StoreError> {
+        if let Some(link) = links::get(&self.store, discord_id).await? {
+            return Ok(Some(match link.target {
+                LinkTarget::Account(acc) => MemberKey::Account(acc),
+                LinkTarget::UnitNum(num) => MemberKey::UnitNum(num),
+            }));
+        }
+        let mut accounts = Vec::new();
+        let mut idents = Vec::new();
+        for (unit, _) in units::load(&self.store).await? {
+            if discord_ids(&unit).contains(&discord_id) {
+                if !unit.acc_id.trim().is_empty() && !accounts.contains(&unit.acc_id) {
+                    accounts.push(unit.acc_id.clone());
+                }
+                idents.push(unit.id);
+            }
+        }
+        Ok((!idents.is_empty()).then_some(MemberKey::Identities { accounts, idents }))
+    }
+
+    /// A unit's or member's time on duty in a period, with the per-status
+    /// split. `asker`: who asked, to word "not linked" for themselves.
+    pub async fn duty_hours(
+        &self,
+        of: &HoursOf,
+        period: DutyPeriod,
+        asker: Option<u64>,
+        now: Ms,
+    ) -> Result<Hours, DutyError> {
+        let key = match of {
+            HoursOf::Unit(num) => MemberKey::UnitNum(num.clone()),
+            HoursOf::Member(id) => match self.duty_member(*id).await? {
+                Some(key) => key,
+                None if asker == Some(*id) => return Err(DutyError::NotLinked(None)),
+                None => return Err(DutyError::NotLinked(Some(*id))),
+            },
+        };
+        let mine: Vec<Shift> = shifts::overlapping(&self.store, period.span.start, period.span.end)
+            .await?
+            .into_iter()
+            .filter(|s| key.matches(s))
+            .collect();
+        let total = total_of(&mine, period.span, now);
+        if total.is_none()
+            && let HoursOf::Unit(num) = of
+            && !shifts::unit_num_known(&self.store, num).await?
+        {
+            return Err(DutyError::UnknownUnit(num.trim().to_owned()));
+        }
+        Ok(Hours {
+            period,
+            label: total.as_ref().map(|t| t.label.clone()),
+            total,
+        })
+    }
+
+    /// The units with the most time on duty in a period, optionally of one
+    /// department, largest first ([`DUTY_TOP`] at most).
+    pub async fn duty_top(
+        &self,
+        period: &DutyPeriod,
+        department: Option<&str>,
+        now: Ms,
+    ) -> Result<Vec<Total>, StoreError> {
+        let all = shifts::overlapping(&self.store, period.span.start, period.span.end).await?;
+        Ok(report::leaderboard(&all, period.span, now, DUTY_TOP, department))
+    }
+
+    /// The CSV export of the shifts in a period ([`report::export_csv`]):
+    /// the file and how many shifts (rows) it holds.
+    pub async fn duty_export(&self, period: &DutyPeriod, now: Ms) -> Result<(Vec<u8>, usize), DutyError> {
+        let all = shifts::overlapping(&self.store, period.span.start, period.span.end).await?;
+        let rows = all
+            .iter()
+            .filter(|s| s.duration_within(period.span.start, period.span.end, now) > 0)
+            .count();
+        let csv = report::export_csv(&all, period.span, now, self.duty.timezone)
+            .map_err(|e| StoreError::Commit(format!("writing the CSV: {e}")))?;
+        Ok((csv, rows))
     }
 }

@@ -242,6 +242,12 @@ async fn forwarding_off_by_an_admin_is_stored_reported_and_survives_a_restart() 
         "MANAGE_GUILD by default"
     );
     for command in &commands {
+        // `/duty` is open to the roles in DISCORD_ROLE_DUTY_VIEW too, and
+        // checks each member itself (tests/duty_commands.rs).
+        if command["name"] == "duty" {
+            assert_eq!(command["default_member_permissions"], Value::Null);
+            continue;
+        }
         assert_eq!(command["default_member_permissions"], "32", "{}", command["name"]);
     }
 

@@ -4,11 +4,10 @@
 //! shift ends, reconciled at start, and one alert (not a stream) when
 //! Discord refuses.
 //!
-//! Until the shift worker (shifts branch) is merged, the tests that play
-//! logins and logouts post them through the real listener (which stores the
-//! unit snapshots) and apply them to a `duty::Tracker` saved with
-//! `store::shifts::save`, as the shift worker does, then drive the role
-//! worker one step at a time. The start-up tests run the whole service.
+//! Logins and logouts go through the real listener; the shift worker
+//! records the shifts and wakes the role worker. The start-up tests seed
+//! the database as a previous run left it. The refusal count is proven by
+//! driving the role worker one step at a time over the service's store.
 
 mod support;
 
@@ -88,30 +87,21 @@ fn rest(fake: &FakeDiscord, alerts: Alerts) -> Arc<Rest> {
     ))
 }
 
-/// Steps the worker until it has nothing to do (honouring the waits it asks
-/// for, which are its pacing, bounded); returns the steps taken.
-async fn settle(worker: &mut RoleWorker) -> Vec<RoleStep> {
-    let mut steps = Vec::new();
-    for _ in 0..40 {
-        let step = worker.step_once().await.unwrap();
-        steps.push(step.clone());
-        match step {
-            RoleStep::Idle { .. } => return steps,
-            RoleStep::Wait(wait) if wait <= Duration::from_secs(6) => tokio::time::sleep(wait).await,
-            RoleStep::Wait(wait) => panic!("the worker waits {wait:?}: {steps:?}"),
-            _ => {}
-        }
-    }
-    panic!("the worker did not settle: {steps:?}");
-}
-
-/// Waits until the listener's render worker has stored these units.
-async fn stored(app: &TestApp, ids: &[i64]) {
-    eventually(WAIT, "the unit snapshots to be stored", || async {
-        let table = units::table(&app.store).await.unwrap();
-        ids.iter()
-            .all(|id| table.iter().any(|(i, _, _)| i == id))
-            .then_some(())
+/// Waits until the shift worker has an open shift for this unit, with its
+/// snapshot stored by the render worker.
+async fn on_shift(app: &TestApp, id: i64) {
+    eventually(WAIT, "the unit's shift and snapshot", || async {
+        let open = shifts::open(&app.store)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.ident_id == id);
+        let stored = units::table(&app.store)
+            .await
+            .unwrap()
+            .iter()
+            .any(|(i, _, _)| *i == id);
+        (open && stored).then_some(())
     })
     .await
 }
@@ -134,29 +124,11 @@ async fn members_get_the_role_when_their_unit_logs_in_and_lose_it_at_logout() {
     let fake = FakeDiscord::start().await;
     seed_guild(&fake);
     fake.add_member(BYSTANDER, "bystander", &[OTHER_ROLE]);
-    // The service stores snapshots and links; its own role worker is off here.
-    let app = TestApp::spawn(&[]).await;
-    let (alerts, mut alert_rx) = Alerts::channel();
-    let mut worker = RoleWorker::new(
-        app.store.clone(),
-        rest(&fake, alerts.clone()),
-        FakeDiscord::GUILD_ID,
-        ON_DUTY,
-        alerts,
-    );
-    links::set(
-        &app.store,
-        LINKED,
-        LinkTarget::UnitNum("1-ADAM-15".into()),
-        links::LinkSource::Admin,
-        Some("chief".into()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        settle(&mut worker).await,
-        [RoleStep::Listed { holders: 0 }, RoleStep::Idle { recheck: false }]
-    );
+    let app = TestApp::spawn_with_discord(&fake, &[("DISCORD_ROLE_ON_DUTY", &ON_DUTY.to_string())]).await;
+    app.control
+        .link_member(LINKED, LinkTarget::UnitNum("1-ADAM-15".into()), "chief")
+        .await
+        .unwrap();
 
     let logins = [
         login(
@@ -176,19 +148,14 @@ async fn members_get_the_role_when_their_unit_logs_in_and_lose_it_at_logout() {
         login(61, "1-ADAM-15", "Lee Park", "apiIds", &["steam:1100001".into()]),
         login(70, "1-ADAM-16", "No Discord", "apiIds", &["license:ffff".into()]),
     ];
-    let mut tracker = Tracker::new();
     for body in &logins {
         assert_eq!(app.post(body.to_string()).await.0, 200);
-        track(&app.store, &mut tracker, body).await;
     }
-    stored(&app, &[42, 57, 61, 70]).await;
-    let steps = settle(&mut worker).await;
-    assert_eq!(steps.len(), 4, "three members, one change each: {steps:?}");
+    let changes = fake.wait_for_role_changes(3, WAIT).await;
     for member in [MARIA, TOMAS, LINKED] {
         assert_eq!(fake.member_roles(member), [ON_DUTY], "member {member}");
     }
     assert_eq!(fake.member_roles(BYSTANDER), [OTHER_ROLE]);
-    let changes = fake.role_changes();
     assert!(
         changes
             .iter()
@@ -202,25 +169,39 @@ async fn members_get_the_role_when_their_unit_logs_in_and_lose_it_at_logout() {
         "each change says why in the audit log: {changes:?}"
     );
 
-    // Logouts: the role goes; the third unit stays on duty.
+    // Logouts: the role goes; the third member stays on duty.
     for body in [logout(42), logout(61)] {
         assert_eq!(app.post(body.to_string()).await.0, 200);
-        track(&app.store, &mut tracker, &body).await;
     }
-    let steps = settle(&mut worker).await;
-    assert_eq!(steps.len(), 3, "{steps:?}");
+    let changes = fake.wait_for_role_changes(5, WAIT).await;
+    assert_eq!(changes.len(), 5, "{changes:?}");
     assert!(fake.member_roles(MARIA).is_empty());
     assert!(fake.member_roles(LINKED).is_empty());
     assert_eq!(fake.member_roles(TOMAS), [ON_DUTY]);
-    let removals: Vec<u64> = fake
-        .role_changes()
+    let removals: Vec<u64> = changes
         .iter()
         .filter(|c| !c.is_add())
         .map(|c| c.user_id)
         .collect();
     assert_eq!(removals.len(), 2);
     assert!(removals.contains(&MARIA) && removals.contains(&LINKED));
-    assert!(alert_rx.try_recv().is_err(), "no alert when everything works");
+    assert!(changes.iter().filter(|c| !c.is_add()).all(|c| {
+        c.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("cadbridge: off duty"))
+    }));
+    assert!(role_alerts(&fake).is_empty(), "no alert when everything works");
+
+    // A restart mid-shift: the open shift stays, the role state is reconciled, nothing changes.
+    let app = app.restart().await;
+    app.control
+        .link_member(BYSTANDER, LinkTarget::UnitNum("1-ADAM-14".into()), "chief")
+        .await
+        .unwrap();
+    let changes = fake.wait_for_role_changes(6, WAIT).await;
+    assert_eq!(changes.len(), 6, "only the new link's change: {changes:?}");
+    assert_eq!(fake.member_roles(TOMAS), [ON_DUTY]);
+    assert_eq!(fake.member_roles(BYSTANDER), [OTHER_ROLE, ON_DUTY]);
     app.stop().await;
 }
 
@@ -387,6 +368,7 @@ async fn missing_manage_roles_gives_exactly_one_alert_across_several_logins() {
     let fake = FakeDiscord::start().await;
     seed_guild(&fake);
     fake.deny_manage_roles(true);
+    // The service records the shifts; the role worker is driven here, step by step.
     let app = TestApp::spawn(&[]).await;
     let (alerts, mut alert_rx) = Alerts::channel();
     let mut worker = RoleWorker::new(
@@ -396,20 +378,19 @@ async fn missing_manage_roles_gives_exactly_one_alert_across_several_logins() {
         ON_DUTY,
         alerts,
     );
-    let mut tracker = Tracker::new();
-    let members = [MARIA, TOMAS, LINKED];
-    for (i, member) in members.iter().enumerate() {
+    assert_eq!(worker.step_once().await.unwrap(), RoleStep::Listed { holders: 0 });
+    for (i, member) in [MARIA, TOMAS, LINKED].iter().enumerate() {
+        let id = 42 + i as i64;
         let body = login(
-            42 + i as i64,
+            id,
             &format!("1-ADAM-{i}"),
             "Officer",
             "apiIds",
             &[format!("discord:{member}")],
         );
         assert_eq!(app.post(body.to_string()).await.0, 200);
-        track(&app.store, &mut tracker, &body).await;
-        stored(&app, &[42 + i as i64]).await;
-        // The worker is woken after each login, as the shift worker wakes it.
+        on_shift(&app, id).await;
+        // Woken after each login, as the shift worker wakes it.
         for _ in 0..3 {
             worker.step_once().await.unwrap();
         }
@@ -464,7 +445,12 @@ async fn duty_link_is_stored_shown_used_by_the_role_worker_and_refused_to_non_ad
         .iter()
         .find(|c| c["name"] == "duty")
         .expect("/duty registered");
-    assert_eq!(duty["default_member_permissions"], "32", "admins by default");
+    let link = duty["options"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "link"))
+        .expect("/duty link registered");
+    assert_eq!(link["options"][0]["name"], "member");
+    assert_eq!(link["options"][0]["type"], 6, "a user option");
 
     // A member without Manage Server is refused; nothing is stored.
     let refused = fake

@@ -3,6 +3,7 @@
 //! schedules in [`retry`].
 
 pub mod discord;
+pub mod duty;
 pub mod relay;
 pub mod retry;
 pub mod worker_loop;

@@ -79,6 +79,103 @@ pub async fn delete_ended_before(store: &Store, cutoff: Ms) -> Result<(), StoreE
         .await
 }
 
+/// The settings key of the shift worker's cursor: the id of the last
+/// stored event it has applied.
+pub const CURSOR_SETTING: &str = "duty_shift_cursor";
+
+/// A stored event as the shift worker reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub received_at: i64,
+    pub echo: bool,
+    pub body: Vec<u8>,
+}
+
+/// The events after `cursor` (an events id), oldest first, at most `limit`.
+pub async fn events_after(store: &Store, cursor: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT id, received_at, echo, body FROM events WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(cursor)
+            .bind(limit)
+            .fetch_all(store.pool())
+            .await?,
+    )
+}
+
+/// The shift worker's cursor (0 before its first commit: it then starts
+/// from the oldest stored event).
+pub async fn cursor(store: &Store) -> Result<i64, StoreError> {
+    Ok(store
+        .setting(CURSOR_SETTING)
+        .await?
+        .and_then(|s| s.value.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Writes these shifts (see [`upsert_all`]) and, when given, the cursor,
+/// in the writer's transaction: what was applied and how far it got
+/// commit together. Closed shifts are written before open ones, so a unit
+/// whose old shift closes and new one opens in the same batch never has
+/// two open rows.
+pub async fn commit(
+    conn: &mut SqliteConnection,
+    shifts: &[Shift],
+    cursor: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    let (closed, open): (Vec<Shift>, Vec<Shift>) = shifts.iter().cloned().partition(|s| !s.is_open());
+    upsert_all(conn, &closed).await?;
+    upsert_all(conn, &open).await?;
+    if let Some(cursor) = cursor {
+        sqlx::query(
+            "INSERT INTO settings (key, value, changed_by, changed_at) VALUES (?, ?, NULL, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_at = excluded.changed_at",
+        )
+        .bind(CURSOR_SETTING)
+        .bind(cursor.to_string())
+        .bind(super::now_ms())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Writes these shifts and the cursor through the single writer (see [`commit`]).
+pub async fn save_with_cursor(
+    store: &Store,
+    shifts: Vec<Shift>,
+    cursor: Option<i64>,
+) -> Result<(), StoreError> {
+    if shifts.is_empty() && cursor.is_none() {
+        return Ok(());
+    }
+    store
+        .writer()
+        .write(move |conn| Box::pin(async move { commit(conn, &shifts, cursor).await }))
+        .await
+}
+
+/// Whether any stored shift has this unit number (compared ignoring case
+/// and surrounding blanks).
+pub async fn unit_num_known(store: &Store, unit_num: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM shifts WHERE unit_num = ? COLLATE NOCASE LIMIT 1)",
+    )
+    .bind(unit_num.trim())
+    .fetch_one(store.pool())
+    .await?
+        > 0)
+}
+
+/// Every stored shift, by start (operator tooling and tests).
+pub async fn all(store: &Store) -> Result<Vec<Shift>, StoreError> {
+    decode(
+        sqlx::query_scalar("SELECT shift FROM shifts ORDER BY start_at, ident_id")
+            .fetch_all(store.pool())
+            .await?,
+    )
+}
+
 fn decode(rows: Vec<String>) -> Result<Vec<Shift>, StoreError> {
     rows.iter()
         .map(|json| {

@@ -791,7 +791,12 @@ impl FakeDiscord {
             let interaction_id = st.snowflake();
             let token = format!("itoken-{interaction_id}");
             let command_id = st.command_id(&invocation.name);
-            let interaction = interaction_payload(&invocation, interaction_id, &token, command_id);
+            let mut interaction = interaction_payload(&invocation, interaction_id, &token, command_id);
+            // Like Discord, the member's roles come with the interaction (see `add_member`).
+            if let Some(member) = st.members.get(&invocation.user_id) {
+                let roles: Vec<String> = member.roles.iter().map(u64::to_string).collect();
+                interaction["member"]["roles"] = json!(roles);
+            }
             if let Err(e) = serde_json::from_value::<serenity::all::Interaction>(interaction.clone()) {
                 panic!("fake discord: serenity would drop this INTERACTION_CREATE ({e}):\n{interaction:#}");
             }

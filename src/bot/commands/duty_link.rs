@@ -1,6 +1,7 @@
 //! `/duty link`: which Discord member is which CAD account or unit, for the
-//! on-duty role (admins only). A unit whose CAD identities carry
-//! `discord:<id>` needs no link.
+//! on-duty role and `/duty hours`. Admins only (Manage Server, checked by
+//! poise from the member's permissions: `/duty` itself is open to the view
+//! roles). A unit whose CAD identities carry `discord:<id>` needs no link.
 
 use poise::serenity_prelude as serenity;
 
@@ -11,22 +12,6 @@ use crate::domain::embed::inline_code;
 
 /// The longest account id or unit number accepted.
 const TARGET_MAX: usize = 100;
-
-/// Duty records and the on-duty role.
-///
-/// Temporary parent for `/duty link` until the `/duty` group of the shifts
-/// branch is merged: `link` then joins its subcommands and this goes.
-#[poise::command(
-    slash_command,
-    guild_only,
-    ephemeral,
-    default_member_permissions = "MANAGE_GUILD",
-    subcommands("link"),
-    subcommand_required
-)]
-pub async fn duty(_ctx: Context<'_>) -> Result<(), Error> {
-    Ok(())
-}
 
 /// Link a member to their CAD account or unit for the on-duty role; no target: show the link.
 #[poise::command(slash_command, guild_only, ephemeral, required_permissions = "MANAGE_GUILD")]

@@ -1,7 +1,10 @@
 //! Slash commands. Every command is for server admins by default
 //! (`default_member_permissions = MANAGE_GUILD`; owners can delegate in
-//! Discord's integration settings) and answers ephemerally.
+//! Discord's integration settings) and answers ephemerally; `/duty` is the
+//! exception, open to the roles in `DISCORD_ROLE_DUTY_VIEW` too, so it
+//! checks each member itself (`duty.rs`).
 
+mod duty;
 mod duty_link;
 mod forwarding;
 mod relay;
@@ -19,8 +22,7 @@ pub fn all() -> Vec<poise::Command<BotData, Error>> {
         route::route(),
         test911::test911(),
         relay::relay(),
-        // Temporary home of /duty link until the shifts branch's /duty group is merged.
-        duty_link::duty(),
+        duty::duty(),
     ]
 }
 
