@@ -290,7 +290,8 @@ async fn a_refused_digest_alerts_once_and_skips_its_week() {
 }
 
 #[tokio::test]
-async fn the_service_posts_a_missed_digest_at_start() {
+async fn the_service_posts_a_missed_digest_at_start_once_and_not_at_the_next() {
+    let logs = support::logs::Logs::global();
     let fake = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();
     let at: DigestAt = "mon 09:00".parse().unwrap();
@@ -325,5 +326,23 @@ async fn the_service_posts_a_missed_digest_at_start() {
         (duty_state::digest_posted(&app.store).await.unwrap() == Some(last_due)).then_some(())
     })
     .await;
+    // The worker's step after posting finds nothing owed; so does the next
+    // start's first step: no second digest for the week.
+    let idle = || {
+        logs.text()
+            .lines()
+            .filter(|l| l.contains("nothing owed") && l.contains(&format!("channel={CH_DUTY}")))
+            .count()
+    };
+    eventually(WAIT, "the worker to find nothing more owed", || async {
+        (idle() >= 1).then_some(())
+    })
+    .await;
+    let app = app.restart().await;
+    eventually(WAIT, "the restarted worker's first step", || async {
+        (idle() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(digests(&fake).len(), 1, "not again at the next start");
     app.stop().await;
 }

@@ -205,6 +205,51 @@ async fn members_get_the_role_when_their_unit_logs_in_and_lose_it_at_logout() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn role_changes_are_retried_on_5xx_and_429_and_paced_like_messages() {
+    let fake = FakeDiscord::start().await;
+    seed_guild(&fake);
+    let crowd: Vec<u64> = (1..=7).map(|i| 500_000_000_000_000_000 + i).collect();
+    for member in &crowd {
+        fake.add_member(*member, "officer", &[]);
+    }
+    // The first attempt meets a server error, the retry a rate limit.
+    fake.fail_next_role_requests(1, 500);
+    fake.fail_next_role_requests(1, 429);
+    let app = TestApp::spawn_with_discord(&fake, &[("DISCORD_ROLE_ON_DUTY", &ON_DUTY.to_string())]).await;
+    for (i, member) in crowd.iter().enumerate() {
+        let body = login(
+            100 + i as i64,
+            &format!("2-BOY-{i}"),
+            "Officer",
+            "apiIds",
+            &[format!("discord:{member}")],
+        );
+        assert_eq!(app.post(body.to_string()).await.0, 200);
+    }
+    let changes = fake.wait_for_role_changes(crowd.len(), WAIT).await;
+    for member in &crowd {
+        assert_eq!(fake.member_roles(*member), [ON_DUTY], "member {member}");
+    }
+    assert_eq!(
+        changes.iter().map(|c| c.status).take(2).collect::<Vec<_>>(),
+        [500, 429],
+        "{changes:?}"
+    );
+    let ok: Vec<_> = changes.iter().filter(|c| c.is_success()).collect();
+    assert_eq!(ok.len(), crowd.len(), "each member once: {changes:?}");
+    // At most 5 requests in any 5 seconds (the guild's pace), refusals included.
+    for window in changes.windows(6) {
+        let spread = window[5].at.duration_since(window[0].at);
+        assert!(
+            spread >= Duration::from_secs(5),
+            "6 role requests within {spread:?}"
+        );
+    }
+    assert!(role_alerts(&fake).is_empty(), "retries are not alerts");
+    app.stop().await;
+}
+
 /// Seeds a database as a previous run left it: open shifts and unit
 /// snapshots for these logins.
 async fn seed_db(dir: &std::path::Path, logins: &[Value]) {

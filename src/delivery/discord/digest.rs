@@ -100,6 +100,11 @@ impl DigestWorker {
             let now = now_ms();
             let wait = match self.step_at(now).await {
                 Ok(DigestStep::Baseline { next, .. } | DigestStep::NotDue { next }) => {
+                    tracing::debug!(
+                        channel = self.channel.get(),
+                        next_due_ms = next,
+                        "weekly duty digest: nothing owed until the next due time"
+                    );
                     Duration::from_millis((next - now).max(0) as u64)
                 }
                 Ok(DigestStep::Posted(_) | DigestStep::Skipped(_)) => Duration::ZERO,
