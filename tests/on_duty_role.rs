@@ -192,16 +192,54 @@ async fn members_get_the_role_when_their_unit_logs_in_and_lose_it_at_logout() {
     }));
     assert!(role_alerts(&fake).is_empty(), "no alert when everything works");
 
-    // A restart mid-shift: the open shift stays, the role state is reconciled, nothing changes.
-    let app = app.restart().await;
+    // A restart mid-shift, during which a moderator took Tomas's role by
+    // hand: the open shift stays, and the start gives the role back.
+    let (dir, vars) = app.stop().await;
+    fake.add_member(TOMAS, "tomas", &[]);
+    let app = TestApp::spawn_in(dir, vars).await;
+    let changes = fake.wait_for_role_changes(6, WAIT).await;
+    assert!(changes[5].is_add() && changes[5].user_id == TOMAS, "{changes:?}");
+    assert_eq!(fake.member_roles(TOMAS), [ON_DUTY]);
+    // Then a new link: its change is the only other one (nothing else moved).
     app.control
         .link_member(BYSTANDER, LinkTarget::UnitNum("1-ADAM-14".into()), "chief")
         .await
         .unwrap();
-    let changes = fake.wait_for_role_changes(6, WAIT).await;
-    assert_eq!(changes.len(), 6, "only the new link's change: {changes:?}");
-    assert_eq!(fake.member_roles(TOMAS), [ON_DUTY]);
+    let changes = fake.wait_for_role_changes(7, WAIT).await;
+    assert_eq!(changes.len(), 7, "{changes:?}");
     assert_eq!(fake.member_roles(BYSTANDER), [OTHER_ROLE, ON_DUTY]);
+    assert!(fake.member_roles(MARIA).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_shift_closed_as_stale_takes_the_role() {
+    let fake = FakeDiscord::start().await;
+    seed_guild(&fake);
+    let app = TestApp::spawn_with_discord(
+        &fake,
+        &[
+            ("DISCORD_ROLE_ON_DUTY", &ON_DUTY.to_string()),
+            ("DUTY_STALE_AFTER", "2s"),
+        ],
+    )
+    .await;
+    let body = login(
+        42,
+        "1-ADAM-12",
+        "Maria Delgado",
+        "apiIds",
+        &[format!("discord:{MARIA}")],
+    );
+    assert_eq!(app.post(body.to_string()).await.0, 200);
+    fake.wait_for_role_changes(1, WAIT).await;
+    assert_eq!(fake.member_roles(MARIA), [ON_DUTY]);
+    // No event about the unit for DUTY_STALE_AFTER: its shift closes, the role goes.
+    let changes = fake.wait_for_role_changes(2, WAIT).await;
+    assert!(!changes[1].is_add() && changes[1].user_id == MARIA);
+    assert!(fake.member_roles(MARIA).is_empty());
+    let ended = shifts::overlapping(&app.store, 0, i64::MAX).await.unwrap();
+    assert_eq!(ended[0].end_reason.map(|r| r.as_str()), Some("stale"));
     app.stop().await;
 }
 
