@@ -288,6 +288,42 @@ async fn role_changes_are_retried_on_5xx_and_429_and_paced_like_messages() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn without_the_member_list_one_alert_and_the_role_still_follows_shifts() {
+    let fake = FakeDiscord::start().await;
+    seed_guild(&fake);
+    fake.deny_member_list(true); // the Server Members Intent is off
+    fake.add_member(BYSTANDER, "left on duty", &[ON_DUTY]);
+    let app = TestApp::spawn_with_discord(&fake, &[("DISCORD_ROLE_ON_DUTY", &ON_DUTY.to_string())]).await;
+    let alerts = eventually(WAIT, "an alert about the member list", || async {
+        let alerts = role_alerts(&fake);
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].contains("Server Members Intent"), "{}", alerts[0]);
+    let body = login(
+        42,
+        "1-ADAM-12",
+        "Maria Delgado",
+        "apiIds",
+        &[format!("discord:{MARIA}")],
+    );
+    assert_eq!(app.post(body.to_string()).await.0, 200);
+    fake.wait_for_role_changes(1, WAIT).await;
+    assert_eq!(fake.member_roles(MARIA), [ON_DUTY]);
+    assert_eq!(app.post(logout(42).to_string()).await.0, 200);
+    let changes = fake.wait_for_role_changes(2, WAIT).await;
+    assert!(!changes[1].is_add() && changes[1].user_id == MARIA);
+    assert_eq!(
+        fake.member_roles(BYSTANDER),
+        [ON_DUTY],
+        "a holder cadbridge cannot see is left alone (documented)"
+    );
+    assert_eq!(changes.len(), 2);
+    app.stop().await;
+}
+
 /// Seeds a database as a previous run left it: open shifts and unit
 /// snapshots for these logins.
 async fn seed_db(dir: &std::path::Path, logins: &[Value]) {
