@@ -17,9 +17,11 @@ use crate::config::Config;
 use crate::control::{Control, DutyOptions, FORWARDING_SETTING};
 use crate::delivery::discord::alerts as alert_report;
 use crate::delivery::discord::board::BoardWorker;
+use crate::delivery::discord::digest::DigestWorker;
 use crate::delivery::discord::health::GatewayState;
 use crate::delivery::discord::render::Roles;
 use crate::delivery::discord::rest::Rest;
+use crate::delivery::discord::roles::RoleWorker;
 use crate::delivery::discord::routing::Routing;
 use crate::delivery::discord::sender::Sender;
 use crate::delivery::discord::sink::{DiscordSink, LogSink};
@@ -48,6 +50,8 @@ pub struct Application {
     gateway: GatewayState,
     alerts: Alerts,
     alert_rx: tokio::sync::mpsc::Receiver<Alert>,
+    /// Notified when shifts or member links change: wakes the on-duty role worker.
+    duty_changed: Arc<tokio::sync::Notify>,
     /// Woken (`notify_one`) by the shift worker after each commit that
     /// opened, changed or closed a shift.
     shifts_changed: Arc<tokio::sync::Notify>,
@@ -112,6 +116,7 @@ impl Application {
             gateway: GatewayState::default(),
             alerts,
             alert_rx,
+            duty_changed: Arc::new(tokio::sync::Notify::new()),
             shifts_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -130,6 +135,13 @@ impl Application {
             timezone: self.config.duty_timezone,
             view_roles: self.config.discord.role_duty_view.clone(),
         })
+        .with_duty_wake(self.duty_changed.clone())
+    }
+
+    /// Notified when shifts or member links change (the shift worker and
+    /// `/duty link` notify it; the on-duty role worker waits on it).
+    pub fn duty_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.duty_changed.clone()
     }
 
     /// Woken after each commit of the shift worker that changed a shift
@@ -213,6 +225,8 @@ impl Application {
         // The board shows time on duty from the open shifts: a shift opened
         // after the render batch that named it redraws the board too.
         shifts.also_notify(board_wake.clone());
+        // The on-duty role worker hears of shift changes on its own Notify.
+        shifts.also_notify(self.duty_changed.clone());
         tasks.spawn(shifts.run(self.ingest.wake.clone(), stop.clone()));
         let rest = discord.enabled().then(|| {
             Rest::new(
@@ -240,10 +254,31 @@ impl Application {
             tasks.spawn(board.run(board_wake, stop.clone()));
         }
         tasks.spawn(
-            Sender::new(self.store.clone(), sink, alerts.clone())
+            Sender::new(self.store.clone(), sink.clone(), alerts.clone())
                 .with_call_threads(discord.call_threads)
                 .run(cards_ready.clone(), stop.clone()),
         );
+        if let Some(channel) = discord.channel_duty {
+            let digest = DigestWorker::new(
+                self.store.clone(),
+                sink,
+                ChannelId(channel),
+                self.config.duty_digest_at,
+                self.config.duty_timezone,
+                alerts.clone(),
+            );
+            tasks.spawn(digest.run(stop.clone()));
+        }
+        if let (Some(rest), Some(role), Some(guild)) = (&rest, discord.role_on_duty, discord.guild_id) {
+            let roles = RoleWorker::new(
+                self.store.clone(),
+                Arc::new(rest.clone()),
+                guild,
+                role,
+                alerts.clone(),
+            );
+            tasks.spawn(roles.run(self.duty_changed.clone(), stop.clone()));
+        }
         if let Some(rest) = rest {
             let data = BotData {
                 control: self.control(),

@@ -189,6 +189,20 @@ pub fn describe(config: &Config) -> String {
             .map_or("not set".to_string(), |c| c.to_string());
         let _ = writeln!(out, "{:<22} {channel}", kind.env_var());
     }
+    let on_duty = discord
+        .role_on_duty
+        .map_or("not set (off)".to_string(), |r| r.to_string());
+    let _ = writeln!(out, "DISCORD_ROLE_ON_DUTY   {on_duty}");
+    let digest = discord
+        .channel_duty
+        .map_or("not set (no digest)".to_string(), |c| {
+            format!(
+                "{c} at {} ({})",
+                config.duty_digest_at,
+                config.duty_timezone.name()
+            )
+        });
+    let _ = writeln!(out, "DISCORD_CHANNEL_DUTY   {digest}");
     let fwd = &config.forward;
     let urls = if fwd.urls.is_empty() {
         "none (relay off)".to_string()

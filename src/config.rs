@@ -55,6 +55,10 @@ pub struct DiscordConfig {
     pub role_911: Option<u64>,
     pub role_panic: Option<u64>,
     pub role_priority1: Option<u64>,
+    /// Given to a member while their unit is on duty (`DISCORD_ROLE_ON_DUTY`); `None`: off.
+    pub role_on_duty: Option<u64>,
+    /// Where the weekly duty digest goes (`DISCORD_CHANNEL_DUTY`); `None`: no digest.
+    pub channel_duty: Option<u64>,
     /// Roles that may read `/duty now|hours|top`; empty: members with
     /// Manage Server (admins may always).
     pub role_duty_view: Vec<u64>,
@@ -124,6 +128,8 @@ pub struct Config {
     pub duty_timezone: chrono_tz::Tz,
     pub discord: DiscordConfig,
     pub forward: ForwardConfig,
+    /// When the weekly duty digest is due (`DUTY_DIGEST_AT`, in `duty_timezone`).
+    pub duty_digest_at: crate::duty::DigestAt,
 }
 
 /// A setting that is missing or does not parse.
@@ -190,6 +196,12 @@ impl Config {
                 "a Discord role id (a number)",
                 parse_id,
             )?,
+            role_on_duty: env.parse_opt("DISCORD_ROLE_ON_DUTY", "a Discord role id (a number)", parse_id)?,
+            channel_duty: env.parse_opt(
+                "DISCORD_CHANNEL_DUTY",
+                "a Discord channel id (a number)",
+                parse_id,
+            )?,
             role_duty_view: env.parse_or(
                 "DISCORD_ROLE_DUTY_VIEW",
                 "comma-separated Discord role ids (numbers)",
@@ -234,6 +246,13 @@ impl Config {
                 parse_duration(s).filter(|d| !d.is_zero())
             })?,
         };
+
+        if discord.role_on_duty.is_some() && discord.guild_id.is_none() {
+            return Err(ConfigError::new(
+                "DISCORD_ROLE_ON_DUTY",
+                "needs DISCORD_GUILD_ID: the server whose members get the role",
+            ));
+        }
 
         let forward = ForwardConfig {
             urls: env.parse_or("FORWARD_URLS", "comma-separated http(s):// URLs", "", |s| {
@@ -323,6 +342,12 @@ impl Config {
                 "an IANA timezone name such as Europe/Berlin or America/New_York",
                 "UTC",
                 |s| crate::duty::period::parse_timezone(s).ok(),
+            )?,
+            duty_digest_at: env.parse_or(
+                "DUTY_DIGEST_AT",
+                "a weekday and a 24-hour time such as mon 09:00",
+                "mon 09:00",
+                |s| s.parse().ok(),
             )?,
             discord,
             forward,
@@ -530,6 +555,41 @@ mod tests {
             let err = config(&[("SONORAN_API_KEY", "k"), (var, bad)]).unwrap_err();
             assert_eq!(err.var, var);
         }
+    }
+
+    #[test]
+    fn duty_settings_parse_with_defaults_and_name_the_variable_when_wrong() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.duty_timezone, chrono_tz::Tz::UTC);
+        assert_eq!(cfg.duty_digest_at.to_string(), "mon 09:00");
+        assert_eq!((cfg.discord.role_on_duty, cfg.discord.channel_duty), (None, None));
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("DUTY_TIMEZONE", "Europe/Berlin"),
+            ("DUTY_DIGEST_AT", "Sunday 18:30"),
+            ("DISCORD_GUILD_ID", "9"),
+            ("DISCORD_ROLE_ON_DUTY", "7"),
+            ("DISCORD_CHANNEL_DUTY", "8"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.duty_timezone, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(cfg.duty_digest_at.to_string(), "sun 18:30");
+        assert_eq!(
+            (cfg.discord.role_on_duty, cfg.discord.channel_duty),
+            (Some(7), Some(8))
+        );
+        for (var, value) in [
+            ("DUTY_TIMEZONE", "Mars/Olympus"),
+            ("DUTY_DIGEST_AT", "someday 09:00"),
+            ("DUTY_DIGEST_AT", "mon 25:00"),
+            ("DISCORD_CHANNEL_DUTY", "duty"),
+        ] {
+            let err = config(&[("SONORAN_API_KEY", "k"), (var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+        let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_ROLE_ON_DUTY", "7")]).unwrap_err();
+        assert_eq!(err.var, "DISCORD_ROLE_ON_DUTY");
+        assert!(err.problem.contains("DISCORD_GUILD_ID"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::duty::report::{self, Total};
 use crate::duty::{Ms, Period, PeriodError, Shift, Span};
 use crate::ingest::{Accepted, Ingest, IngestError};
 use crate::store::destinations::RelayTarget;
-use crate::store::links::{self, LinkTarget};
+use crate::store::links;
+pub use crate::store::links::{LinkSource, LinkTarget, MemberLink};
 use crate::store::outbox::{self, DeadLetters, TargetStatus};
 use crate::store::{Setting, Stats, Store, StoreError, shifts, units};
 
@@ -42,6 +43,8 @@ pub struct Control {
     routing: Routing,
     ingest: Arc<Ingest>,
     api_key: Secret,
+    /// Woken when a member link changes (the on-duty role worker).
+    duty_changed: Arc<tokio::sync::Notify>,
     duty: DutyOptions,
 }
 
@@ -61,8 +64,15 @@ impl Control {
             routing,
             ingest,
             api_key,
+            duty_changed: Arc::new(tokio::sync::Notify::new()),
             duty: DutyOptions::default(),
         }
+    }
+
+    /// Wakes `duty_changed` when a member link changes.
+    pub fn with_duty_wake(mut self, duty_changed: Arc<tokio::sync::Notify>) -> Self {
+        self.duty_changed = duty_changed;
+        self
     }
 
     /// The same levers with these duty settings (timezone, who may read).
@@ -147,6 +157,37 @@ impl Control {
         tracing::info!(events = n, "dead letters re-queued");
         self.wake();
         Ok(n)
+    }
+
+    /// Links a Discord member to a CAD account or unit number, as an admin
+    /// (`by`) did; replaces any link they had. The on-duty role follows.
+    pub async fn link_member(&self, member: u64, target: LinkTarget, by: &str) -> Result<(), StoreError> {
+        links::set(
+            &self.store,
+            member,
+            target,
+            LinkSource::Admin,
+            Some(by.to_owned()),
+        )
+        .await?;
+        tracing::info!(member, linked_by = by, "member linked");
+        self.duty_changed.notify_one();
+        Ok(())
+    }
+
+    /// A member's link, if any.
+    pub async fn member_link(&self, member: u64) -> Result<Option<MemberLink>, StoreError> {
+        links::get(&self.store, member).await
+    }
+
+    /// Removes a member's link; true when there was one.
+    pub async fn unlink_member(&self, member: u64, by: &str) -> Result<bool, StoreError> {
+        let had = links::remove(&self.store, member).await?;
+        if had {
+            tracing::info!(member, unlinked_by = by, "member unlinked");
+            self.duty_changed.notify_one();
+        }
+        Ok(had)
     }
 }
 

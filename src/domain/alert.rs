@@ -27,6 +27,11 @@ pub enum Alert {
     /// Discord refused a dispatch call's thread (a missing permission, a
     /// channel without threads): raised once, not per call.
     ThreadsRefused { channel: u64, reason: String },
+    /// The on-duty role cannot be given or taken (missing Manage Roles, the
+    /// role above the bot's, the role deleted); raised once, not per change.
+    OnDutyRole { problem: String },
+    /// The weekly duty digest could not be posted.
+    Digest { problem: String },
 }
 
 /// The sending side; cheap to clone. Alerts never block delivery: when the
@@ -81,6 +86,8 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
                  their cards but get no thread. Give the bot Create Public Threads, Send Messages in \
                  Threads and Manage Threads there, or set DISCORD_CALL_THREADS=false."
             )),
+            Alert::OnDutyRole { problem } => lines.push(format!("On-duty role: {problem}")),
+            Alert::Digest { problem } => lines.push(format!("Weekly duty digest: {problem}")),
         }
     }
     for (destination, (types, reasons)) in dead {

@@ -4,6 +4,7 @@
 pub mod board;
 pub mod cards;
 pub mod destinations;
+pub mod duty_state;
 pub mod gauges;
 pub mod links;
 pub mod outbox;

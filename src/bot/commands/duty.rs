@@ -41,12 +41,12 @@ impl From<PeriodChoice> for Period {
     }
 }
 
-/// Shift records: who is on duty, hours, leaderboard, export.
+/// Shift records: who is on duty, hours, leaderboard, export, member links.
 #[poise::command(
     slash_command,
     guild_only,
     ephemeral,
-    subcommands("now", "hours", "top", "export"),
+    subcommands("now", "hours", "top", "export", "super::duty_link::link"),
     subcommand_required
 )]
 pub async fn duty(_ctx: Context<'_>) -> Result<(), Error> {

@@ -5,6 +5,7 @@
 //! checks each member itself (`duty.rs`).
 
 mod duty;
+mod duty_link;
 mod forwarding;
 mod relay;
 mod route;

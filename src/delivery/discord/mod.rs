@@ -3,10 +3,12 @@
 
 pub mod alerts;
 pub mod board;
+pub mod digest;
 pub mod health;
 pub mod pacer;
 pub mod render;
 pub mod rest;
+pub mod roles;
 pub mod routing;
 pub mod sender;
 pub mod sink;

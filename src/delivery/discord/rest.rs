@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use serenity::all::{ApplicationId, ChannelId, GuildId, MessageId};
-use serenity::http::{Http, HttpBuilder, LightMethod, Request, Route};
+use serenity::all::{ApplicationId, ChannelId, CreateAttachment, GuildId, MessageId, RoleId, UserId};
+use serenity::http::{Http, HttpBuilder, LightMethod, Multipart, MultipartUpload, Request, Route};
 use tokio::time::Instant;
 
 use super::health::GatewayState;
@@ -170,6 +170,92 @@ impl Rest {
         self.send(route, LightMethod::Put, commands).await.map(|_| ())
     }
 
+    /// Posts a message with one file attached (`files[0]`, `payload_json`
+    /// the body); returns its id.
+    pub async fn post_with_file(
+        &self,
+        channel: u64,
+        body: &Value,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(u64, Exhausted), SendError> {
+        let route = Route::ChannelMessages {
+            channel_id: ChannelId::new(channel),
+        };
+        let payload = serde_json::to_string(body).map_err(|e| SendError::Permanent(e.to_string()))?;
+        let multipart = Multipart {
+            upload: MultipartUpload::Attachments(vec![CreateAttachment::bytes(bytes, filename)]),
+            fields: Vec::new(),
+            payload_json: Some(payload),
+        };
+        let request = Request::new(route, LightMethod::Post).multipart(Some(multipart));
+        let (answer, exhausted) = self.send_request(request).await?;
+        let id = answer
+            .get("id")
+            .and_then(|id| id.as_str().and_then(|s| s.parse().ok()).or_else(|| id.as_u64()))
+            .ok_or_else(|| SendError::Retryable("Discord's answer had no message id".into()))?;
+        Ok((id, exhausted))
+    }
+
+    /// Gives (`add`) or takes a member's role, with `reason` in the audit log.
+    pub async fn member_role(
+        &self,
+        guild: u64,
+        user: u64,
+        role: u64,
+        add: bool,
+        reason: &str,
+    ) -> Result<Exhausted, SendError> {
+        let route = Route::GuildMemberRole {
+            guild_id: GuildId::new(guild),
+            user_id: UserId::new(user),
+            role_id: RoleId::new(role),
+        };
+        let method = if add {
+            LightMethod::Put
+        } else {
+            LightMethod::Delete
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(&audit_reason(reason)) {
+            headers.insert("X-Audit-Log-Reason", value);
+        }
+        let request = Request::new(route, method).headers(Some(headers));
+        self.send_request(request).await.map(|(_, exhausted)| exhausted)
+    }
+
+    /// One page of a guild's members (`limit` up to 1000, ids above
+    /// `after`), each as its user id and role ids.
+    pub async fn members_page(
+        &self,
+        guild: u64,
+        after: u64,
+        limit: u16,
+    ) -> Result<(Vec<(u64, Vec<u64>)>, Exhausted), SendError> {
+        let route = Route::GuildMembers {
+            guild_id: GuildId::new(guild),
+        };
+        let params = vec![("limit", limit.to_string()), ("after", after.to_string())];
+        let request = Request::new(route, LightMethod::Get).params(Some(params));
+        let (answer, exhausted) = self.send_request(request).await?;
+        let id = |v: &Value| v.as_str().and_then(|s| s.parse::<u64>().ok());
+        let members = answer
+            .as_array()
+            .ok_or_else(|| SendError::Retryable("Discord's member list was not a list".into()))?
+            .iter()
+            .filter_map(|m| {
+                let user = m.get("user").and_then(|u| u.get("id")).and_then(id)?;
+                let roles = m
+                    .get("roles")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(id).collect())
+                    .unwrap_or_default();
+                Some((user, roles))
+            })
+            .collect();
+        Ok((members, exhausted))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, InvalidGuard> {
         self.guard.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -190,21 +276,34 @@ impl Rest {
         method: LightMethod,
         body: &Value,
     ) -> Result<(Value, Exhausted), (SendError, Option<u64>)> {
+        let bytes = serde_json::to_vec(body).map_err(|e| (SendError::Permanent(e.to_string()), None))?;
+        self.send_request_coded(Request::new(route, method).body(Some(bytes)))
+            .await
+    }
+
+    /// Sends a request serenity built (route, token, proxy; a JSON body or
+    /// a multipart form) and reads Discord's answer.
+    async fn send_request(&self, request: Request<'_>) -> Result<(Value, Exhausted), SendError> {
+        self.send_request_coded(request).await.map_err(|(e, _)| e)
+    }
+
+    /// [`Self::send_request`], with Discord's JSON error code of a refusal.
+    async fn send_request_coded(
+        &self,
+        request: Request<'_>,
+    ) -> Result<(Value, Exhausted), (SendError, Option<u64>)> {
         let code = |answer: &Value| answer.get("code").and_then(Value::as_u64);
         if let Some(until) = self.paused_until(Instant::now()) {
             return Err((SendError::Paused { until }, None));
         }
-        let bytes = serde_json::to_vec(body).map_err(|e| (SendError::Permanent(e.to_string()), None))?;
-        let request = Request::new(route, method)
-            .body(Some(bytes))
+        let request = request
             .build(&self.client, self.http.token(), self.http.proxy.as_deref())
             .map_err(|e| {
                 (
                     SendError::Permanent(format!("could not build the request: {e}")),
                     None,
                 )
-            })?
-            .header(reqwest::header::CONTENT_TYPE, "application/json");
+            })?;
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Err((SendError::Retryable("timed out".into()), None)),
@@ -285,6 +384,36 @@ fn id_of(answer: &Value) -> Option<u64> {
     answer
         .get("id")
         .and_then(|id| id.as_str().and_then(|s| s.parse().ok()).or_else(|| id.as_u64()))
+}
+
+/// The HTTP status a refusal carries (`HTTP 403: ...`), if any.
+pub fn status_of(error: &SendError) -> Option<u16> {
+    match error {
+        SendError::RateLimited { .. } => Some(429),
+        SendError::Gone => Some(404),
+        SendError::Retryable(reason) | SendError::Permanent(reason) => reason
+            .strip_prefix("HTTP ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok()),
+        SendError::Paused { .. } => None,
+    }
+}
+
+/// An `X-Audit-Log-Reason`: percent-encoded UTF-8 (as Discord wants it),
+/// at most 512 characters before encoding.
+fn audit_reason(reason: &str) -> String {
+    let mut out = String::new();
+    for ch in reason.chars().take(512) {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in ch.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// `X-RateLimit-Reset-After`: seconds with a fraction.

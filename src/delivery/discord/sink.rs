@@ -62,6 +62,75 @@ pub trait DiscordSink: Send + Sync {
     fn edit_channel<'a>(&'a self, _channel: ChannelId, _body: &'a Value) -> SinkFuture<'a, Exhausted> {
         Box::pin(async { Err(SendError::Permanent("this sink has no threads".into())) })
     }
+
+    /// Posts a message (`body`: content, flags, allowed mentions) with one
+    /// file attached (multipart, `files[0]`); returns its id. A sink that
+    /// cannot attach files refuses for good.
+    fn post_with_file<'a>(
+        &'a self,
+        _channel: ChannelId,
+        _body: &'a Value,
+        _filename: &'a str,
+        _bytes: Vec<u8>,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
+        Box::pin(async { Err(SendError::Permanent("this sink cannot attach files".into())) })
+    }
+}
+
+/// A member's user id and role ids.
+pub type MemberRoles = (u64, Vec<u64>);
+
+/// Gives and takes members' roles and lists who has them: a trait, so a
+/// test can put a recording or failing one in place of Discord.
+pub trait GuildRoles: Send + Sync {
+    /// Until when nothing may be sent (None: send now).
+    fn paused_until(&self, _now: Instant) -> Option<Instant> {
+        None
+    }
+
+    /// Gives (`add`) or takes a member's role, with an audit-log reason.
+    fn member_role<'a>(
+        &'a self,
+        guild: u64,
+        user: u64,
+        role: u64,
+        add: bool,
+        reason: &'a str,
+    ) -> SinkFuture<'a, Exhausted>;
+
+    /// One page of the guild's members above `after`: user id and role ids.
+    fn members_page(
+        &self,
+        guild: u64,
+        after: u64,
+        limit: u16,
+    ) -> SinkFuture<'_, (Vec<MemberRoles>, Exhausted)>;
+}
+
+impl GuildRoles for Rest {
+    fn paused_until(&self, now: Instant) -> Option<Instant> {
+        Rest::paused_until(self, now)
+    }
+
+    fn member_role<'a>(
+        &'a self,
+        guild: u64,
+        user: u64,
+        role: u64,
+        add: bool,
+        reason: &'a str,
+    ) -> SinkFuture<'a, Exhausted> {
+        Box::pin(Rest::member_role(self, guild, user, role, add, reason))
+    }
+
+    fn members_page(
+        &self,
+        guild: u64,
+        after: u64,
+        limit: u16,
+    ) -> SinkFuture<'_, (Vec<MemberRoles>, Exhausted)> {
+        Box::pin(Rest::members_page(self, guild, after, limit))
+    }
 }
 
 impl DiscordSink for Rest {
@@ -104,6 +173,19 @@ impl DiscordSink for Rest {
     fn edit_channel<'a>(&'a self, channel: ChannelId, body: &'a Value) -> SinkFuture<'a, Exhausted> {
         Box::pin(Rest::edit_channel(self, channel.get(), body))
     }
+
+    fn post_with_file<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+        filename: &'a str,
+        bytes: Vec<u8>,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
+        Box::pin(async move {
+            let (id, exhausted) = Rest::post_with_file(self, channel.get(), body, filename, bytes).await?;
+            Ok((Some(MessageId(id)), exhausted))
+        })
+    }
 }
 
 /// Discord is off: each message is written to the log instead.
@@ -131,6 +213,18 @@ impl DiscordSink for LogSink {
     ) -> SinkFuture<'a, Exhausted> {
         log_message(channel.get(), Some(message.get()), &embeds_of(body));
         Box::pin(async { Ok(None) })
+    }
+
+    fn post_with_file<'a>(
+        &'a self,
+        channel: ChannelId,
+        body: &'a Value,
+        filename: &'a str,
+        bytes: Vec<u8>,
+    ) -> SinkFuture<'a, (Option<MessageId>, Exhausted)> {
+        let content = body.get("content").and_then(Value::as_str).unwrap_or("");
+        tracing::info!(channel = channel.get(), %content, file = filename, bytes = bytes.len(), "Discord is off; would post");
+        Box::pin(async { Ok((None, None)) })
     }
 }
 
