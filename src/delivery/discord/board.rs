@@ -11,7 +11,9 @@
 //! `BOARD_MIN_INTERVAL`; wakes in between only move the next round to the
 //! end of the interval, which renders the state as it is then, so a burst
 //! gives at most one round at its start and one at the end, and the final
-//! state is never lost.
+//! state is never lost. Rebuilding (reading the stored state and
+//! rendering) is paced too: after one that changed nothing, the next waits
+//! a quarter of the interval.
 //!
 //! Its requests go through the same [`DiscordSink`] (the sender's REST
 //! client) but not through the cards queue, so the board never delays a
@@ -23,7 +25,7 @@
 //! only if the board differs from what they show; a message Discord says
 //! is deleted (404 Unknown Message) is posted again and its new id kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +49,8 @@ use crate::store::{Store, StoreError, now_ms, shifts, units};
 /// Without a wake, the board is looked at again this often (it edits only
 /// if something changed).
 const IDLE: Duration = Duration::from_secs(60);
+/// An unchanged board is rebuilt at most this many times per interval.
+const RECHECKS: u32 = 4;
 /// Retry delay after Discord could not take a request (5xx, timeout).
 const RETRY: Duration = Duration::from_secs(5);
 /// Retry delay after Discord refused a request for good (permissions...).
@@ -79,6 +83,8 @@ pub struct BoardWorker {
     not_before: Option<Instant>,
     /// The board's messages as last sent; loaded at the first update.
     shown: Option<Vec<BoardMessage>>,
+    /// The call keys last listed and when each was first seen.
+    ages: Option<(Vec<String>, HashMap<String, i64>)>,
 }
 
 impl BoardWorker {
@@ -97,6 +103,7 @@ impl BoardWorker {
             retention,
             not_before: None,
             shown: None,
+            ages: None,
         }
     }
 
@@ -223,7 +230,7 @@ impl BoardWorker {
     }
 
     /// The board's input, from what is stored.
-    async fn input(&self) -> Result<BoardInput, StoreError> {
+    async fn input(&mut self) -> Result<BoardInput, StoreError> {
         let units: Vec<_> = units::load(&self.store)
             .await?
             .into_iter()
@@ -238,12 +245,16 @@ impl BoardWorker {
             .map(|s| (s.ident_id, s.start))
             .collect();
         let calls = stored::active_calls(&self.store).await?;
-        let ages = stored::call_ages(
-            &self.store,
-            calls.iter().map(|(k, _)| k.clone()).collect(),
-            now_ms(),
-        )
-        .await?;
+        let keys: Vec<String> = calls.iter().map(|(k, _)| k.clone()).collect();
+        // The same calls as last time: their ages are known (no write).
+        let ages = match self.ages.take() {
+            Some((listed, ages)) if listed == keys => (listed, ages),
+            _ => {
+                let ages = stored::call_ages(&self.store, keys.clone(), now_ms()).await?;
+                (keys, ages)
+            }
+        };
+        let ages = &self.ages.insert(ages).1;
         let mut input = BoardInput {
             units,
             on_duty_since,
@@ -318,7 +329,12 @@ impl Step for BoardWorker {
             return Next::After(at - now);
         }
         match self.update().await {
-            Ok(Update::Unchanged) => Next::After(IDLE),
+            Ok(Update::Unchanged) => {
+                // Rebuilt at most a few times per interval: a stream of
+                // events that change nothing on the board costs little.
+                self.not_before = Some(Instant::now() + self.interval / RECHECKS);
+                Next::After(IDLE)
+            }
             Ok(Update::Sent(_)) => {
                 self.not_before = Some(Instant::now() + self.interval);
                 Next::After(IDLE)
