@@ -207,6 +207,8 @@ impl Application {
                 retention,
             );
             tasks.spawn(board.run(board_wake, stop.clone()));
+        } else if discord.board_channel.is_some() {
+            tracing::warn!("DISCORD_CHANNEL_BOARD is set but DISCORD_TOKEN is empty: no live board");
         }
         tasks.spawn(
             Sender::new(self.store.clone(), sink, alerts.clone()).run(cards_ready.clone(), stop.clone()),
