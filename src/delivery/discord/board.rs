@@ -154,6 +154,8 @@ impl BoardWorker {
             let outcome = match current {
                 Some(message) => match self.sink.edit(self.channel, message.message_id, body).await {
                     Ok(_) => Ok(Some(message.message_id)),
+                    // A spare message deleted: nothing to put back.
+                    Err(SendError::Gone) if position >= bodies.len() => Ok(Some(message.message_id)),
                     Err(SendError::Gone) => {
                         tracing::warn!(
                             channel = self.channel.get(),
@@ -362,10 +364,12 @@ mod tests {
 
     const DAY_MS: i64 = 86_400_000;
 
-    /// Takes every post and edit; records (message id, body).
+    /// Takes every post and edit; records (message id, body). With
+    /// `deleted`, answers every edit as Discord does for a deleted message.
     #[derive(Default)]
     struct Recording {
         sent: Mutex<Vec<(Option<u64>, Value)>>,
+        deleted: bool,
     }
 
     impl DiscordSink for Recording {
@@ -390,7 +394,8 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((Some(message.get()), body.clone()));
-            Box::pin(async { Ok(None) })
+            let deleted = self.deleted;
+            Box::pin(async move { if deleted { Err(SendError::Gone) } else { Ok(None) } })
         }
     }
 
@@ -469,5 +474,50 @@ mod tests {
         let stored_messages = stored::messages(&store).await.unwrap();
         assert_eq!(stored_messages.len(), 1);
         assert_eq!(stored_messages[0].channel_id, ChannelId(109));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_message_is_posted_again_but_a_deleted_spare_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        // The board once needed two messages; now one will do, and both
+        // were deleted in Discord.
+        for position in 0..2 {
+            let message = BoardMessage {
+                position,
+                channel_id: ChannelId(108),
+                message_id: MessageId(500 + position as u64),
+                body: "{}".into(),
+            };
+            stored::put_message(&store, message, 0).await.unwrap();
+        }
+        let sink = Arc::new(Recording {
+            deleted: true,
+            ..Recording::default()
+        });
+        let mut worker = BoardWorker::new(
+            store.clone(),
+            sink.clone(),
+            ChannelId(108),
+            Duration::from_millis(10),
+            Duration::from_secs(86_400),
+        );
+        assert_eq!(worker.update().await.unwrap(), Update::Sent(2));
+        let sent = sink.sent.lock().unwrap().clone();
+        let ids: Vec<Option<u64>> = sent.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            ids,
+            [Some(500), None, Some(501)],
+            "edit, repost, spare edit; no second post"
+        );
+        let stored: Vec<u64> = stored::messages(&store)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.message_id.get())
+            .collect();
+        assert_eq!(stored, [902, 501], "the new id kept, the spare left as it is");
+        assert_eq!(worker.update().await.unwrap(), Update::Unchanged);
     }
 }
