@@ -252,6 +252,8 @@ impl Application {
                 retention,
             );
             tasks.spawn(board.run(board_wake, stop.clone()));
+        } else if discord.board_channel.is_some() {
+            tracing::warn!("DISCORD_CHANNEL_BOARD is set but DISCORD_TOKEN is empty: no live board");
         }
         tasks.spawn(
             Sender::new(self.store.clone(), sink.clone(), alerts.clone())

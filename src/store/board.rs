@@ -131,17 +131,22 @@ pub async fn save_panics(store: &Store, panics: Vec<(i64, i64)>, cursor: i64) ->
         .await
 }
 
+/// Key ranges (';' follows ':'), so only the keyed call cards are read,
+/// through the card_key index, never the (many more) one-off cards.
+macro_rules! active_calls {
+    () => {
+        "SELECT card_key, state FROM discord_cards
+     WHERE card_key >= 'dispatch:' AND card_key < 'dispatch;' AND json_extract(state, '$.closed') = 0
+     UNION ALL
+     SELECT card_key, state FROM discord_cards
+     WHERE card_key >= '911:' AND card_key < '911;' AND json_extract(state, '$.removed') = 0"
+    };
+}
+
 /// The calls the board lists: dispatch calls not closed and 911 calls not
 /// removed, by card key, from the cards' stored state.
 pub async fn active_calls(store: &Store) -> Result<Vec<(String, CardState)>, StoreError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT card_key, state FROM discord_cards WHERE state IS NOT NULL AND (
-             (card_key LIKE 'dispatch:%' AND json_extract(state, '$.closed') = 0)
-             OR (card_key LIKE '911:%' AND json_extract(state, '$.removed') = 0))
-         ORDER BY id",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let rows: Vec<(String, String)> = sqlx::query_as(active_calls!()).fetch_all(store.pool()).await?;
     Ok(rows
         .into_iter()
         .filter_map(|(key, state)| Some((key, serde_json::from_str(&state).ok()?)))
@@ -246,5 +251,70 @@ mod tests {
         // Listed again later: it is a new appearance.
         let ages = call_ages(&store, keys(&["911:2"]), 300).await.unwrap();
         assert_eq!(ages, HashMap::from([("911:2".into(), 300)]));
+    }
+
+    #[tokio::test]
+    async fn the_active_calls_are_read_by_key_not_by_scanning_every_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        let event = |body: String| {
+            crate::domain::event::Envelope::parse(body.as_bytes())
+                .unwrap()
+                .to_event()
+        };
+        let dispatch = |id: i64, closed: bool| {
+            let body = format!(
+                r#"{{"key":"k","type":"EVENT_DISPATCH_NEW","data":{{"dispatch":{{"callId":{id},"priority":1,"notes":""}}}}}}"#
+            );
+            let crate::domain::event::CadEvent::DispatchNew(e) = event(body) else {
+                panic!()
+            };
+            serde_json::to_string(&CardState::Dispatch {
+                dispatch: e.dispatch,
+                closed,
+            })
+            .unwrap()
+        };
+        let call = |id: i64, removed: bool| {
+            let body = format!(r#"{{"key":"k","type":"EVENT_911","data":{{"call":{{"callId":{id}}}}}}}"#);
+            let crate::domain::event::CadEvent::Call911(call) = event(body) else {
+                panic!()
+            };
+            serde_json::to_string(&CardState::Call911 { call, removed }).unwrap()
+        };
+        for (key, state) in [
+            (Some("dispatch:1"), Some(dispatch(1, false))),
+            (Some("dispatch:2"), Some(dispatch(2, true))),
+            (Some("911:3"), Some(call(3, false))),
+            (Some("911:4"), Some(call(4, true))),
+            (None, None),
+        ] {
+            sqlx::query("INSERT INTO discord_cards (card_key, channel_id, embed, state, updated_at) VALUES (?, 1, '{}', ?, 0)")
+                .bind(key)
+                .bind(state)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let keys: Vec<String> = active_calls(&store)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["dispatch:1", "911:3"]);
+        let plan: String = sqlx::query(concat!("EXPLAIN QUERY PLAN ", active_calls!()))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            plan.contains("USING INDEX") && !plan.contains("SCAN discord_cards"),
+            "{plan}"
+        );
     }
 }

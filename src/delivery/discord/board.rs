@@ -11,7 +11,9 @@
 //! `BOARD_MIN_INTERVAL`; wakes in between only move the next round to the
 //! end of the interval, which renders the state as it is then, so a burst
 //! gives at most one round at its start and one at the end, and the final
-//! state is never lost.
+//! state is never lost. Rebuilding (reading the stored state and
+//! rendering) is paced too: after one that changed nothing, the next waits
+//! a quarter of the interval.
 //!
 //! Its requests go through the same [`DiscordSink`] (the sender's REST
 //! client) but not through the cards queue, so the board never delays a
@@ -23,7 +25,7 @@
 //! only if the board differs from what they show; a message Discord says
 //! is deleted (404 Unknown Message) is posted again and its new id kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,6 +49,8 @@ use crate::store::{Store, StoreError, now_ms, shifts, units};
 /// Without a wake, the board is looked at again this often (it edits only
 /// if something changed).
 const IDLE: Duration = Duration::from_secs(60);
+/// An unchanged board is rebuilt at most this many times per interval.
+const RECHECKS: u32 = 4;
 /// Retry delay after Discord could not take a request (5xx, timeout).
 const RETRY: Duration = Duration::from_secs(5);
 /// Retry delay after Discord refused a request for good (permissions...).
@@ -79,6 +83,8 @@ pub struct BoardWorker {
     not_before: Option<Instant>,
     /// The board's messages as last sent; loaded at the first update.
     shown: Option<Vec<BoardMessage>>,
+    /// The call keys last listed and when each was first seen.
+    ages: Option<(Vec<String>, HashMap<String, i64>)>,
 }
 
 impl BoardWorker {
@@ -97,6 +103,7 @@ impl BoardWorker {
             retention,
             not_before: None,
             shown: None,
+            ages: None,
         }
     }
 
@@ -147,6 +154,8 @@ impl BoardWorker {
             let outcome = match current {
                 Some(message) => match self.sink.edit(self.channel, message.message_id, body).await {
                     Ok(_) => Ok(Some(message.message_id)),
+                    // A spare message deleted: nothing to put back.
+                    Err(SendError::Gone) if position >= bodies.len() => Ok(Some(message.message_id)),
                     Err(SendError::Gone) => {
                         tracing::warn!(
                             channel = self.channel.get(),
@@ -223,7 +232,7 @@ impl BoardWorker {
     }
 
     /// The board's input, from what is stored.
-    async fn input(&self) -> Result<BoardInput, StoreError> {
+    async fn input(&mut self) -> Result<BoardInput, StoreError> {
         let units: Vec<_> = units::load(&self.store)
             .await?
             .into_iter()
@@ -238,12 +247,16 @@ impl BoardWorker {
             .map(|s| (s.ident_id, s.start))
             .collect();
         let calls = stored::active_calls(&self.store).await?;
-        let ages = stored::call_ages(
-            &self.store,
-            calls.iter().map(|(k, _)| k.clone()).collect(),
-            now_ms(),
-        )
-        .await?;
+        let keys: Vec<String> = calls.iter().map(|(k, _)| k.clone()).collect();
+        // The same calls as last time: their ages are known (no write).
+        let ages = match self.ages.take() {
+            Some((listed, ages)) if listed == keys => (listed, ages),
+            _ => {
+                let ages = stored::call_ages(&self.store, keys.clone(), now_ms()).await?;
+                (keys, ages)
+            }
+        };
+        let ages = &self.ages.insert(ages).1;
         let mut input = BoardInput {
             units,
             on_duty_since,
@@ -318,7 +331,12 @@ impl Step for BoardWorker {
             return Next::After(at - now);
         }
         match self.update().await {
-            Ok(Update::Unchanged) => Next::After(IDLE),
+            Ok(Update::Unchanged) => {
+                // Rebuilt at most a few times per interval: a stream of
+                // events that change nothing on the board costs little.
+                self.not_before = Some(Instant::now() + self.interval / RECHECKS);
+                Next::After(IDLE)
+            }
             Ok(Update::Sent(_)) => {
                 self.not_before = Some(Instant::now() + self.interval);
                 Next::After(IDLE)
@@ -346,10 +364,12 @@ mod tests {
 
     const DAY_MS: i64 = 86_400_000;
 
-    /// Takes every post and edit; records (message id, body).
+    /// Takes every post and edit; records (message id, body). With
+    /// `deleted`, answers every edit as Discord does for a deleted message.
     #[derive(Default)]
     struct Recording {
         sent: Mutex<Vec<(Option<u64>, Value)>>,
+        deleted: bool,
     }
 
     impl DiscordSink for Recording {
@@ -374,7 +394,8 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((Some(message.get()), body.clone()));
-            Box::pin(async { Ok(None) })
+            let deleted = self.deleted;
+            Box::pin(async move { if deleted { Err(SendError::Gone) } else { Ok(None) } })
         }
     }
 
@@ -453,5 +474,50 @@ mod tests {
         let stored_messages = stored::messages(&store).await.unwrap();
         assert_eq!(stored_messages.len(), 1);
         assert_eq!(stored_messages[0].channel_id, ChannelId(109));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_message_is_posted_again_but_a_deleted_spare_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::open(&url, Duration::from_secs(5)).await.unwrap();
+        // The board once needed two messages; now one will do, and both
+        // were deleted in Discord.
+        for position in 0..2 {
+            let message = BoardMessage {
+                position,
+                channel_id: ChannelId(108),
+                message_id: MessageId(500 + position as u64),
+                body: "{}".into(),
+            };
+            stored::put_message(&store, message, 0).await.unwrap();
+        }
+        let sink = Arc::new(Recording {
+            deleted: true,
+            ..Recording::default()
+        });
+        let mut worker = BoardWorker::new(
+            store.clone(),
+            sink.clone(),
+            ChannelId(108),
+            Duration::from_millis(10),
+            Duration::from_secs(86_400),
+        );
+        assert_eq!(worker.update().await.unwrap(), Update::Sent(2));
+        let sent = sink.sent.lock().unwrap().clone();
+        let ids: Vec<Option<u64>> = sent.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            ids,
+            [Some(500), None, Some(501)],
+            "edit, repost, spare edit; no second post"
+        );
+        let stored: Vec<u64> = stored::messages(&store)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.message_id.get())
+            .collect();
+        assert_eq!(stored, [902, 501], "the new id kept, the spare left as it is");
+        assert_eq!(worker.update().await.unwrap(), Update::Unchanged);
     }
 }
