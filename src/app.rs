@@ -24,6 +24,7 @@ use crate::delivery::discord::sender::Sender;
 use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
 use crate::delivery::relay::RelayWorker;
+use crate::delivery::sonoran::{self, SonoranApi};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
 use crate::http::{self as listener, ListenerState};
@@ -45,6 +46,8 @@ pub struct Application {
     gateway: GatewayState,
     alerts: Alerts,
     alert_rx: tokio::sync::mpsc::Receiver<Alert>,
+    /// Sonoran's API (off unless `SONORAN_API=on`); its own HTTP client.
+    sonoran: SonoranApi,
 }
 
 impl Application {
@@ -86,6 +89,20 @@ impl Application {
             alerts.clone(),
         ));
         let routing = Routing::load(&store, &config.discord.channels).await?;
+        let sonoran = SonoranApi::new(
+            &config.sonoran,
+            config.api_key.clone(),
+            alerts.clone(),
+            sonoran::Options::default(),
+        );
+        if sonoran.is_on() {
+            tracing::info!(
+                url = %config.sonoran.url,
+                server_id = config.sonoran.server_id,
+                share_percent = config.sonoran.share_percent,
+                "Sonoran API on: cadbridge spends at most this share of each per-minute limit"
+            );
+        }
         if !config.discord.enabled() {
             tracing::warn!(
                 "DISCORD_TOKEN is empty: Discord is off; messages it would post are written to the log"
@@ -106,6 +123,7 @@ impl Application {
             gateway: GatewayState::default(),
             alerts,
             alert_rx,
+            sonoran,
         })
     }
 
@@ -119,6 +137,7 @@ impl Application {
             self.ingest.clone(),
             self.config.api_key.clone(),
         )
+        .with_sonoran(self.sonoran.clone())
     }
 
     /// The store this application writes to.
@@ -218,6 +237,20 @@ impl Application {
                 .prune_every(retention, PRUNE_EVERY, stop.clone()),
         );
         tasks.spawn(stop_on_fatal(self.store.clone(), stop.clone()));
+        if self.sonoran.is_on() {
+            // The plan behind the key, for the log and `/status` (§9 of the API doc).
+            let api = self.sonoran.clone();
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    result = api.version() => match result {
+                        Ok(plan) => tracing::info!(plan = %plan.name, "Sonoran API: the community's plan"),
+                        Err(error) => tracing::warn!(%error, "Sonoran API: could not read the community's plan"),
+                    },
+                }
+            });
+        }
 
         let mut destinations = vec![destinations::DISCORD_NAME.to_string()];
         destinations.extend(self.relay_targets.iter().map(RelayTarget::name));

@@ -8,11 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Secret;
 use crate::delivery::discord::routing::Routing;
+use crate::delivery::sonoran::types::Account;
+use crate::delivery::sonoran::{SonoranApi, SonoranError};
 use crate::domain::ids::ChannelId;
 use crate::domain::now_ms;
 use crate::domain::route::RouteKind;
 use crate::ingest::{Accepted, Ingest, IngestError};
 use crate::store::destinations::RelayTarget;
+use crate::store::links::{self, LinkSource, LinkTarget};
 use crate::store::outbox::{self, DeadLetters, TargetStatus};
 use crate::store::{Setting, Stats, Store, StoreError};
 
@@ -36,6 +39,16 @@ pub struct Control {
     routing: Routing,
     ingest: Arc<Ingest>,
     api_key: Secret,
+    sonoran: SonoranApi,
+}
+
+/// Why `/link` could not link a member.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Api(#[from] SonoranError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Control {
@@ -54,7 +67,52 @@ impl Control {
             routing,
             ingest,
             api_key,
+            sonoran: SonoranApi::off(),
         }
+    }
+
+    /// The same levers, calling Sonoran's API through `api`.
+    pub fn with_sonoran(mut self, api: SonoranApi) -> Self {
+        self.sonoran = api;
+        self
+    }
+
+    /// Sonoran's API (off unless `SONORAN_API=on`).
+    pub fn sonoran(&self) -> &SonoranApi {
+        &self.sonoran
+    }
+
+    /// `/link`: looks the member up in Sonoran by their Discord id (always
+    /// asking Sonoran: this is how a member refreshes a stale link) and
+    /// stores the account as theirs. `Ok(None)`: Sonoran has no account
+    /// linked to this Discord id; any stored link is left as it was.
+    pub async fn link_self(&self, discord_id: u64, by: &str) -> Result<Option<Account>, LinkError> {
+        let Some(account) = self.sonoran.account_by_discord(discord_id).await? else {
+            return Ok(None);
+        };
+        links::set(
+            &self.store,
+            discord_id,
+            LinkTarget::Account(account.uuid.clone()),
+            LinkSource::SelfLinked,
+            Some(by.to_owned()),
+        )
+        .await?;
+        tracing::info!(discord_id, account = %account.uuid, "member linked to their Sonoran account");
+        Ok(Some(account))
+    }
+
+    /// The Sonoran account uuid of a member: their stored link when it
+    /// names an account (the cache: no request), else a lookup by Discord
+    /// id, stored when found. `Ok(None)`: not linked anywhere.
+    pub async fn sonoran_account(&self, discord_id: u64) -> Result<Option<String>, LinkError> {
+        if let Some(link) = links::get(&self.store, discord_id).await?
+            && let LinkTarget::Account(uuid) = link.target
+        {
+            return Ok(Some(uuid));
+        }
+        let by = format!("lookup of {discord_id}");
+        Ok(self.link_self(discord_id, &by).await?.map(|a| a.uuid))
     }
 
     fn wake(&self) {

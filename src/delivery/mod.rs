@@ -5,4 +5,5 @@
 pub mod discord;
 pub mod relay;
 pub mod retry;
+pub mod sonoran;
 pub mod worker_loop;

@@ -24,6 +24,15 @@ pub enum Alert {
     /// Discord refused so many requests (401/403/429) that cadbridge stopped
     /// sending to it for a while, to stay under its invalid-request limit.
     DiscordPaused { refused: u32, resume_in_secs: u64 },
+    /// Sonoran's API refused an endpoint for the community's plan (402 or
+    /// 403); the feature using it turned itself off until the next start.
+    SonoranPlanRefused {
+        /// The doc's route id (`getAccount`).
+        endpoint: String,
+        /// The feature, in plain words.
+        feature: String,
+        status: u16,
+    },
 }
 
 /// The sending side; cheap to clone. Alerts never block delivery: when the
@@ -72,6 +81,15 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
                  sending to Discord for {} to stay under Discord's limit. Check the bot token and \
                  the bot's permissions in the routed channels.",
                 humantime::format_duration(std::time::Duration::from_secs(*resume_in_secs))
+            )),
+            Alert::SonoranPlanRefused {
+                endpoint,
+                feature,
+                status,
+            } => lines.push(format!(
+                "Sonoran CAD refused {feature} (API endpoint {endpoint}, HTTP {status}): your community's \
+                 Sonoran plan does not seem to include it. cadbridge has turned it off and will not ask \
+                 again until it restarts (after a plan upgrade, restart cadbridge)."
             )),
         }
     }

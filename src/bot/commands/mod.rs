@@ -1,8 +1,10 @@
 //! Slash commands. Every command is for server admins by default
 //! (`default_member_permissions = MANAGE_GUILD`; owners can delegate in
-//! Discord's integration settings) and answers ephemerally.
+//! Discord's integration settings), except `/link`, which every member
+//! uses for themselves; all answer ephemerally.
 
 mod forwarding;
+mod link;
 mod relay;
 mod route;
 mod status;
@@ -18,6 +20,7 @@ pub fn all() -> Vec<poise::Command<BotData, Error>> {
         route::route(),
         test911::test911(),
         relay::relay(),
+        link::link(),
     ]
 }
 
