@@ -104,12 +104,16 @@ impl Control {
 
     /// The Sonoran account uuid of a member: their stored link when it
     /// names an account (the cache: no request), else a lookup by Discord
-    /// id, stored when found. `Ok(None)`: not linked anywhere.
+    /// id, stored when found. `Ok(None)`: not linked anywhere (a miss is
+    /// believed for a minute without asking again).
     pub async fn sonoran_account(&self, discord_id: u64) -> Result<Option<String>, LinkError> {
         if let Some(link) = links::get(&self.store, discord_id).await?
             && let LinkTarget::Account(uuid) = link.target
         {
             return Ok(Some(uuid));
+        }
+        if self.sonoran.recently_unlinked(discord_id) {
+            return Ok(None);
         }
         let by = format!("lookup of {discord_id}");
         Ok(self.link_self(discord_id, &by).await?.map(|a| a.uuid))

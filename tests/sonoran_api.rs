@@ -621,6 +621,27 @@ async fn link_through_the_bot_links_refreshes_and_explains_not_found_and_the_lim
         reply.content
     );
     assert_eq!(links::get(&app.store, 333).await.unwrap(), None);
+    // A miss is cached for a while: asking for Carol's account again costs no request.
+    let before = sonoran.requests_to(Route::GetAccount).len();
+    assert_eq!(app.control.sonoran_account(333).await.unwrap(), None);
+    assert_eq!(sonoran.requests_to(Route::GetAccount).len(), before);
+    // A member who never ran /link but connected Discord in Sonoran is looked up once, then
+    // stored.
+    const DAVE: &str = "d4444444-4444-4444-8444-444444444444";
+    sonoran.add_account(Account::new(DAVE, "dave").discord("444"));
+    assert_eq!(
+        app.control.sonoran_account(444).await.unwrap().as_deref(),
+        Some(DAVE)
+    );
+    assert_eq!(
+        app.control.sonoran_account(444).await.unwrap().as_deref(),
+        Some(DAVE)
+    );
+    assert_eq!(sonoran.requests_to(Route::GetAccount).len(), before + 1);
+    assert_eq!(
+        links::get(&app.store, 444).await.unwrap().unwrap().target,
+        LinkTarget::Account(DAVE.into())
+    );
 
     // The game server spent the minute's limit: the wait, in seconds, at once.
     let left = sonoran.remaining(Route::GetAccount).unwrap();
@@ -686,7 +707,7 @@ async fn link_through_the_bot_links_refreshes_and_explains_not_found_and_the_lim
 }
 
 #[tokio::test]
-async fn link_when_the_plan_refuses_lookups_says_so_and_alerts_the_log_channel_once() {
+async fn link_when_the_plan_refuses_lookups_says_so_asks_once_and_alerts_the_log_channel() {
     let discord = FakeDiscord::start().await;
     let sonoran = seeded().await;
     sonoran.answer_always(Route::GetAccount, Some(Scripted::plan_refused()));

@@ -103,7 +103,14 @@ struct State {
     /// Endpoints the plan refused, with the status.
     refused: BTreeMap<Endpoint, u16>,
     plan: Option<String>,
+    /// Discord ids Sonoran had no account for, and when it said so.
+    unlinked: HashMap<u64, Instant>,
 }
+
+/// How long "no account for this Discord id" is believed without asking
+/// again (a member who just connected Discord in Sonoran runs `/link`,
+/// which always asks).
+pub const UNLINKED_TTL: Duration = Duration::from_secs(60);
 
 /// What one request gave.
 enum Attempt {
@@ -206,15 +213,31 @@ impl SonoranApi {
     /// none (404: not linked through Sonoran's Discord sign-in, or no account).
     pub async fn account_by_discord(&self, discord_id: u64) -> Result<Option<Account>, SonoranError> {
         let query = [("discord", discord_id.to_string())];
-        match self
+        let found = match self
             .get::<Account>(Endpoint::GetAccount, &["general", "accounts", "account"], &query)
             .await
         {
-            Ok(a) if a.uuid.is_empty() => Ok(None),
-            Ok(a) => Ok(Some(a)),
-            Err(SonoranError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+            Ok(a) if a.uuid.is_empty() => None,
+            Ok(a) => Some(a),
+            Err(SonoranError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let mut st = self.state();
+        st.unlinked.retain(|_, at| at.elapsed() < UNLINKED_TTL);
+        match &found {
+            Some(_) => st.unlinked.remove(&discord_id),
+            None => st.unlinked.insert(discord_id, Instant::now()),
+        };
+        Ok(found)
+    }
+
+    /// Whether Sonoran said, less than [`UNLINKED_TTL`] ago, that it has no
+    /// account for this Discord id.
+    pub fn recently_unlinked(&self, discord_id: u64) -> bool {
+        self.state()
+            .unlinked
+            .get(&discord_id)
+            .is_some_and(|at| at.elapsed() < UNLINKED_TTL)
     }
 
     /// §7.1: active, 911 and `closed_limit` closed calls from `closed_offset`.
