@@ -317,7 +317,7 @@ impl SonoranApi {
     }
 
     /// §7.5: the call an account's unit is on; `None` when on none
-    /// ([uncertain] what Sonoran answers then: a 404 is read as none).
+    /// (*uncertain* what Sonoran answers then: a 404 is read as none).
     pub async fn current_call(&self, account_uuid: &str) -> Result<Option<CurrentCall>, SonoranError> {
         let path = ["emergency", "accounts", account_uuid, "current-call"];
         let v: Value = match self.get(Endpoint::GetCurrentCall, &path, &[]).await {
@@ -703,7 +703,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Time to the next clock minute: the gateway's window when it names no
-/// wait ([inferred]: a fixed window on the clock minute, §2).
+/// wait (*inferred*: a fixed window on the clock minute, §2).
 fn to_next_minute() -> Duration {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)

@@ -179,7 +179,7 @@ pub struct StatusSet {
 #[serde(rename_all = "camelCase", default)]
 pub struct Attached {
     pub call_id: i64,
-    /// [uncertain] the identifiers attached by this request, or all on the call.
+    /// *uncertain* the identifiers attached by this request, or all on the call.
     pub ident_ids: Vec<i64>,
 }
 
@@ -205,7 +205,7 @@ pub struct Closed {
     pub call_ids: Vec<i64>,
 }
 
-/// §7.17's answer: the plan behind the key ([uncertain]: trust `name`).
+/// §7.17's answer: the plan behind the key (*uncertain*: trust `name`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(default)]
 pub struct Plan {
