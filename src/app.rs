@@ -260,6 +260,7 @@ impl Application {
             gateway: Arc::new(self.gateway.clone()),
             discord_on: discord.enabled(),
             destinations: Arc::new(destinations),
+            sonoran: Arc::new(self.sonoran.clone()),
         };
         crate::telemetry::metrics::handle();
         if let Some(addr) = self.config.metrics_addr {

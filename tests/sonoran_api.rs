@@ -688,6 +688,19 @@ async fn link_through_the_bot_links_refreshes_and_explains_not_found_and_the_lim
         status.content
     );
 
+    // /readyz shows them too, and stays 200.
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready = ready.text().await.unwrap();
+    assert!(
+        ready.contains("sonoran api: on (server 1, plan PLUS)\n"),
+        "{ready}"
+    );
+    assert!(
+        ready.contains("getAccount 0/5 of 10, getCalls 2/2 of 5"),
+        "{ready}"
+    );
+
     // Every call is counted.
     let metrics = app.get_text("/metrics").await;
     for series in [

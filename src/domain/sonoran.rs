@@ -110,6 +110,14 @@ impl Endpoint {
     }
 }
 
+/// What `/readyz` shows of Sonoran's API, read through this trait so the
+/// HTTP layer needs no API client. Never a reason for a 503.
+pub trait ApiStatus: Send + Sync {
+    /// `sonoran api: off`, or `on` with each endpoint's requests left
+    /// this minute; lines ending in `\n`.
+    fn describe(&self) -> String;
+}
+
 /// cadbridge's share of a per-minute `limit`: `share_percent` of it,
 /// rounded down, but at least one request a minute.
 pub fn allowance(limit: u32, share_percent: u8) -> u32 {

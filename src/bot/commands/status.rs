@@ -75,13 +75,6 @@ fn sonoran(out: &mut String, api: &crate::delivery::sonoran::SonoranApi) {
         "Sonoran API: **on** (server {}{plan}); requests left this minute (of the limit shared with the game server):",
         api.server_id()
     );
-    let budgets: Vec<String> = api
-        .budgets()
-        .iter()
-        .map(|b| match b.refused {
-            Some(status) => format!("{} off (plan, HTTP {status})", b.endpoint.id()),
-            None => format!("{} {}/{} of {}", b.endpoint.id(), b.left, b.allowed, b.limit),
-        })
-        .collect();
+    let budgets: Vec<String> = api.budgets().iter().map(ToString::to_string).collect();
     let _ = writeln!(out, "  {}", budgets.join(" · "));
 }

@@ -37,7 +37,7 @@ use super::errors::SonoranError;
 use super::types::*;
 use crate::config::{Secret, SonoranApiConfig};
 use crate::domain::alert::{Alert, Alerts};
-use crate::domain::sonoran::{Budget, Endpoint, allowance};
+use crate::domain::sonoran::{ApiStatus, Budget, Endpoint, allowance};
 use crate::telemetry::metrics;
 
 /// Timing of the client; the defaults are the official SDKs' (§2).
@@ -77,6 +77,24 @@ pub struct BudgetLeft {
     pub limit: u32,
     /// Off because the plan refused it (the HTTP status).
     pub refused: Option<u16>,
+}
+
+/// `getAccount 4/5 of 10` (left / cadbridge's share of the limit), or
+/// `attachUnits off (plan, HTTP 403)`.
+impl std::fmt::Display for BudgetLeft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.refused {
+            Some(status) => write!(f, "{} off (plan, HTTP {status})", self.endpoint.id()),
+            None => write!(
+                f,
+                "{} {}/{} of {}",
+                self.endpoint.id(),
+                self.left,
+                self.allowed,
+                self.limit
+            ),
+        }
+    }
 }
 
 /// The API client. Cheap to clone.
@@ -662,6 +680,21 @@ impl SonoranApi {
             _ => (SonoranError::Rejected { status: code, detail }, false),
         };
         Attempt::Failed { error, may_retry }
+    }
+}
+
+impl ApiStatus for SonoranApi {
+    fn describe(&self) -> String {
+        if !self.is_on() {
+            return "sonoran api: off\n".to_owned();
+        }
+        let plan = self.plan().map_or(String::new(), |p| format!(", plan {p}"));
+        let budgets: Vec<String> = self.budgets().iter().map(ToString::to_string).collect();
+        format!(
+            "sonoran api: on (server {}{plan})\nsonoran requests left this minute: {}\n",
+            self.server_id(),
+            budgets.join(", ")
+        )
     }
 }
 
