@@ -803,3 +803,46 @@ async fn link_with_the_api_off_says_so_and_a_whole_run_makes_no_request() {
         .collect();
     assert!(seen.is_empty(), "the fake Sonoran API was called: {seen:?}");
 }
+
+#[tokio::test]
+async fn a_slow_sonoran_api_never_holds_up_events_or_the_relay() {
+    let discord = FakeDiscord::start().await;
+    let sonoran = seeded().await;
+    let game = support::fake_game::FakeGame::start().await;
+    let url = sonoran.base_url();
+    let app = TestApp::spawn_with_discord(
+        &discord,
+        &[
+            ("SONORAN_API", "on"),
+            ("SONORAN_API_URL", &url),
+            ("FORWARD_URLS", &game.url()),
+        ],
+    )
+    .await;
+    discord.wait_for_gateway(WAIT).await;
+    discord.wait_for_commands(WAIT).await;
+    sonoran.script(Route::GetAccount, vec![Scripted::Delay(Duration::from_secs(4))]);
+    let link = tokio::spawn({
+        let discord = discord.clone();
+        async move { discord.invoke_command(link_as(ALICE_DISCORD, "alice")).await }
+    });
+    // The lookup is in flight at Sonoran...
+    sonoran
+        .wait_for_request(WAIT, |r| r.route == Some(Route::GetAccount) && r.status.is_none())
+        .await;
+    // ...and events are accepted and relayed meanwhile.
+    let started = Instant::now();
+    assert_eq!(app.post(fixture("EVENT_911.json")).await.0, 200);
+    game.wait_for_bodies(1, WAIT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        sonoran.requests_to(Route::GetAccount)[0].status.is_none(),
+        "the lookup was still running"
+    );
+    let reply = link.await.unwrap();
+    assert!(reply.content.starts_with("Linked"), "{}", reply.content);
+}
