@@ -28,6 +28,7 @@ use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
 use crate::delivery::duty::{ShiftSettings, ShiftWorker};
 use crate::delivery::relay::RelayWorker;
+use crate::delivery::sonoran::{self, SonoranApi};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
 use crate::domain::ids::ChannelId;
@@ -55,6 +56,8 @@ pub struct Application {
     /// Woken (`notify_one`) by the shift worker after each commit that
     /// opened, changed or closed a shift.
     shifts_changed: Arc<tokio::sync::Notify>,
+    /// Sonoran's API (off unless `SONORAN_API=on`); its own HTTP client.
+    sonoran: SonoranApi,
 }
 
 impl Application {
@@ -96,6 +99,20 @@ impl Application {
             alerts.clone(),
         ));
         let routing = Routing::load(&store, &config.discord.channels).await?;
+        let sonoran = SonoranApi::new(
+            &config.sonoran,
+            config.api_key.clone(),
+            alerts.clone(),
+            sonoran::Options::default(),
+        );
+        if sonoran.is_on() {
+            tracing::info!(
+                url = %config.sonoran.url,
+                server_id = config.sonoran.server_id,
+                share_percent = config.sonoran.share_percent,
+                "Sonoran API on: cadbridge spends at most this share of each per-minute limit"
+            );
+        }
         if !config.discord.enabled() {
             tracing::warn!(
                 "DISCORD_TOKEN is empty: Discord is off; messages it would post are written to the log"
@@ -118,6 +135,7 @@ impl Application {
             alert_rx,
             duty_changed: Arc::new(tokio::sync::Notify::new()),
             shifts_changed: Arc::new(tokio::sync::Notify::new()),
+            sonoran,
         })
     }
 
@@ -136,6 +154,7 @@ impl Application {
             view_roles: self.config.discord.role_duty_view.clone(),
         })
         .with_duty_wake(self.duty_changed.clone())
+        .with_sonoran(self.sonoran.clone())
     }
 
     /// Notified when shifts or member links change (the shift worker and
@@ -303,6 +322,20 @@ impl Application {
                 .prune_every(retention, PRUNE_EVERY, stop.clone()),
         );
         tasks.spawn(stop_on_fatal(self.store.clone(), stop.clone()));
+        if self.sonoran.is_on() {
+            // The plan behind the key, for the log and `/status` (§9 of the API doc).
+            let api = self.sonoran.clone();
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    result = api.version() => match result {
+                        Ok(plan) => tracing::info!(plan = %plan.name, "Sonoran API: the community's plan"),
+                        Err(error) => tracing::warn!(%error, "Sonoran API: could not read the community's plan"),
+                    },
+                }
+            });
+        }
 
         let mut destinations = vec![destinations::DISCORD_NAME.to_string()];
         destinations.extend(self.relay_targets.iter().map(RelayTarget::name));
@@ -312,6 +345,7 @@ impl Application {
             gateway: Arc::new(self.gateway.clone()),
             discord_on: discord.enabled(),
             destinations: Arc::new(destinations),
+            sonoran: Arc::new(self.sonoran.clone()),
         };
         crate::telemetry::metrics::handle();
         if let Some(addr) = self.config.metrics_addr {

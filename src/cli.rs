@@ -211,6 +211,16 @@ pub fn describe(config: &Config) -> String {
     };
     let _ = writeln!(out, "FORWARD_URLS           {urls}");
     let _ = writeln!(out, "FORWARD_ENABLED        {}", fwd.enabled);
+    let api = &config.sonoran;
+    let _ = if api.on {
+        writeln!(
+            out,
+            "SONORAN_API            on: {}, server {}, {}% of each limit",
+            api.url, api.server_id, api.share_percent
+        )
+    } else {
+        writeln!(out, "SONORAN_API            off (Sonoran's API is never called)")
+    };
     if config.uses_example_key() {
         let _ = writeln!(out, "\nwarning: {}", crate::config::EXAMPLE_KEY_WARNING);
     }
@@ -220,6 +230,27 @@ pub fn describe(config: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_says_whether_sonorans_api_is_on() {
+        let vars = |on: &str| {
+            let on = on.to_owned();
+            Config::from_lookup(move |k| match k {
+                "SONORAN_API_KEY" => Some("secret-key".into()),
+                "SONORAN_API" => Some(on.clone()),
+                _ => None,
+            })
+            .unwrap()
+        };
+        let off = describe(&vars("off"));
+        assert!(off.contains("SONORAN_API            off"), "{off}");
+        let on = describe(&vars("on"));
+        assert!(
+            on.contains("SONORAN_API            on: https://api.sonorancad.com, server 1, 50% of each limit"),
+            "{on}"
+        );
+        assert!(!on.contains("secret-key"));
+    }
 
     #[test]
     fn send_event_replaces_the_key_and_keeps_the_rest() {

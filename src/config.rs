@@ -4,12 +4,13 @@
 //! value stops the program with a message naming the variable and what it
 //! expects; secrets are never echoed back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use crate::domain::route::RouteKind;
+use crate::domain::sonoran::Endpoint;
 
 /// A value that must never reach a log line or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,6 +100,30 @@ pub struct ForwardConfig {
     pub echo_window: Duration,
 }
 
+/// Sonoran CAD's REST API v2, called with `SONORAN_API_KEY` as the Bearer key.
+#[derive(Debug, Clone)]
+pub struct SonoranApiConfig {
+    /// `SONORAN_API=on`; off (the default): nothing is ever called.
+    pub on: bool,
+    pub url: String,
+    pub server_id: u32,
+    /// cadbridge's share of each per-minute limit, in percent (the rest is
+    /// left to the game server, which spends from the same key).
+    pub share_percent: u8,
+    /// Per-minute limits that differ from the documented ones.
+    pub limits: BTreeMap<Endpoint, u32>,
+}
+
+impl SonoranApiConfig {
+    /// The per-minute limit of `endpoint` (configured, else documented).
+    pub fn limit(&self, endpoint: Endpoint) -> u32 {
+        self.limits
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(endpoint.documented_limit())
+    }
+}
+
 /// Everything cadbridge reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -130,6 +155,7 @@ pub struct Config {
     pub forward: ForwardConfig,
     /// When the weekly duty digest is due (`DUTY_DIGEST_AT`, in `duty_timezone`).
     pub duty_digest_at: crate::duty::DigestAt,
+    pub sonoran: SonoranApiConfig,
 }
 
 /// A setting that is missing or does not parse.
@@ -274,6 +300,37 @@ impl Config {
             echo_window: env.parse_or("ECHO_WINDOW", "a duration such as 60s", "60s", parse_duration)?,
         };
 
+        let sonoran = SonoranApiConfig {
+            on: env.parse_or("SONORAN_API", "on or off", "off", parse_bool)?,
+            url: env.parse_or(
+                "SONORAN_API_URL",
+                "an http(s):// URL",
+                "https://api.sonorancad.com",
+                parse_url,
+            )?,
+            server_id: env.parse_or("SONORAN_SERVER_ID", "a whole number, at least 1", "1", |s| {
+                s.parse().ok().filter(|n| *n >= 1)
+            })?,
+            share_percent: env.parse_or(
+                "SONORAN_API_SHARE",
+                "a percentage from 1 to 100, such as 50%",
+                "50%",
+                |s| {
+                    s.trim_end_matches('%')
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=100).contains(n))
+                },
+            )?,
+            limits: env.parse_or(
+                "SONORAN_API_LIMITS",
+                "comma-separated route=limit pairs, such as getCalls=5,getActiveUnits=3",
+                "",
+                parse_limits,
+            )?,
+        };
+
         Ok(Self {
             api_key: Secret::new(api_key),
             listen_addr: env.parse_or(
@@ -351,6 +408,7 @@ impl Config {
             )?,
             discord,
             forward,
+            sonoran,
         })
     }
 
@@ -433,6 +491,19 @@ fn parse_bool(s: &str) -> Option<bool> {
 /// A humantime duration: `200ms`, `5s`, `1m`.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     humantime::parse_duration(s).ok()
+}
+
+/// `getCalls=5,getActiveUnits=3`: route ids of the API doc, limits of at least 1.
+fn parse_limits(s: &str) -> Option<BTreeMap<Endpoint, u32>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (route, limit) = pair.split_once('=')?;
+            let limit: u32 = limit.trim().parse().ok().filter(|n| *n >= 1)?;
+            Some((Endpoint::from_id(route.trim())?, limit))
+        })
+        .collect()
 }
 
 fn parse_schedule(s: &str) -> Option<Vec<Duration>> {
@@ -554,6 +625,44 @@ mod tests {
         ] {
             let err = config(&[("SONORAN_API_KEY", "k"), (var, bad)]).unwrap_err();
             assert_eq!(err.var, var);
+        }
+    }
+
+    #[test]
+    fn the_sonoran_api_is_off_by_default_and_its_settings_parse() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert!(!cfg.sonoran.on);
+        assert_eq!(cfg.sonoran.url, "https://api.sonorancad.com");
+        assert_eq!(cfg.sonoran.server_id, 1);
+        assert_eq!(cfg.sonoran.share_percent, 50);
+        assert_eq!(cfg.sonoran.limit(Endpoint::GetActiveUnits), 3);
+        let cfg = config(&[
+            ("SONORAN_API_KEY", "k"),
+            ("SONORAN_API", "on"),
+            ("SONORAN_API_URL", "http://127.0.0.1:9/"),
+            ("SONORAN_SERVER_ID", "2"),
+            ("SONORAN_API_SHARE", "25"),
+            ("SONORAN_API_LIMITS", "getCalls=8, getactiveunits=4"),
+        ])
+        .unwrap();
+        assert!(cfg.sonoran.on);
+        assert_eq!(cfg.sonoran.url, "http://127.0.0.1:9");
+        assert_eq!(cfg.sonoran.server_id, 2);
+        assert_eq!(cfg.sonoran.share_percent, 25);
+        assert_eq!(cfg.sonoran.limit(Endpoint::GetCalls), 8);
+        assert_eq!(cfg.sonoran.limit(Endpoint::GetActiveUnits), 4);
+        assert_eq!(cfg.sonoran.limit(Endpoint::GetAccount), 10);
+        for (var, bad) in [
+            ("SONORAN_API", "maybe"),
+            ("SONORAN_SERVER_ID", "0"),
+            ("SONORAN_API_SHARE", "0%"),
+            ("SONORAN_API_SHARE", "150"),
+            ("SONORAN_API_LIMITS", "getCalls=0"),
+            ("SONORAN_API_LIMITS", "nope=3"),
+            ("SONORAN_API_URL", "api.sonorancad.com"),
+        ] {
+            let err = config(&[("SONORAN_API_KEY", "k"), (var, bad)]).unwrap_err();
+            assert_eq!(err.var, var, "{bad}");
         }
     }
 

@@ -10,6 +10,8 @@ use chrono_tz::Tz;
 
 use crate::config::Secret;
 use crate::delivery::discord::routing::Routing;
+use crate::delivery::sonoran::types::Account;
+use crate::delivery::sonoran::{SonoranApi, SonoranError};
 use crate::domain::ids::ChannelId;
 use crate::domain::now_ms;
 use crate::domain::route::RouteKind;
@@ -46,6 +48,16 @@ pub struct Control {
     /// Woken when a member link changes (the on-duty role worker).
     duty_changed: Arc<tokio::sync::Notify>,
     duty: DutyOptions,
+    sonoran: SonoranApi,
+}
+
+/// Why `/link` could not link a member.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Api(#[from] SonoranError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Control {
@@ -66,6 +78,7 @@ impl Control {
             api_key,
             duty_changed: Arc::new(tokio::sync::Notify::new()),
             duty: DutyOptions::default(),
+            sonoran: SonoranApi::off(),
         }
     }
 
@@ -79,6 +92,54 @@ impl Control {
     pub fn with_duty(mut self, duty: DutyOptions) -> Self {
         self.duty = duty;
         self
+    }
+
+    /// The same levers, calling Sonoran's API through `api`.
+    pub fn with_sonoran(mut self, api: SonoranApi) -> Self {
+        self.sonoran = api;
+        self
+    }
+
+    /// Sonoran's API (off unless `SONORAN_API=on`).
+    pub fn sonoran(&self) -> &SonoranApi {
+        &self.sonoran
+    }
+
+    /// `/link`: looks the member up in Sonoran by their Discord id (always
+    /// asking Sonoran: this is how a member refreshes a stale link) and
+    /// stores the account as theirs. `Ok(None)`: Sonoran has no account
+    /// linked to this Discord id; any stored link is left as it was.
+    pub async fn link_self(&self, discord_id: u64, by: &str) -> Result<Option<Account>, LinkError> {
+        let Some(account) = self.sonoran.account_by_discord(discord_id).await? else {
+            return Ok(None);
+        };
+        links::set(
+            &self.store,
+            discord_id,
+            LinkTarget::Account(account.uuid.clone()),
+            LinkSource::SelfLinked,
+            Some(by.to_owned()),
+        )
+        .await?;
+        tracing::info!(discord_id, account = %account.uuid, "member linked to their Sonoran account");
+        Ok(Some(account))
+    }
+
+    /// The Sonoran account uuid of a member: their stored link when it
+    /// names an account (the cache: no request), else a lookup by Discord
+    /// id, stored when found. `Ok(None)`: not linked anywhere (a miss is
+    /// believed for a minute without asking again).
+    pub async fn sonoran_account(&self, discord_id: u64) -> Result<Option<String>, LinkError> {
+        if let Some(link) = links::get(&self.store, discord_id).await?
+            && let LinkTarget::Account(uuid) = link.target
+        {
+            return Ok(Some(uuid));
+        }
+        if self.sonoran.recently_unlinked(discord_id) {
+            return Ok(None);
+        }
+        let by = format!("lookup of {discord_id}");
+        Ok(self.link_self(discord_id, &by).await?.map(|a| a.uuid))
     }
 
     fn wake(&self) {

@@ -112,6 +112,14 @@ pub mod metrics {
         handle().render()
     }
 
+    /// Counts one request to Sonoran's API, or one refused before it was
+    /// sent, by endpoint (a route id of the doc) and outcome (one of a
+    /// bounded set: see `delivery::sonoran::errors::Outcome`).
+    pub fn sonoran_request(endpoint: &'static str, outcome: &'static str) {
+        metrics::counter!("cadbridge_sonoran_requests_total", "endpoint" => endpoint, "outcome" => outcome)
+            .increment(1);
+    }
+
     pub fn dead_letter(destination: &str) {
         metrics::counter!("cadbridge_dead_letters_total", "destination" => destination.to_string())
             .increment(1);

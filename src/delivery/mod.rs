@@ -6,4 +6,5 @@ pub mod discord;
 pub mod duty;
 pub mod relay;
 pub mod retry;
+pub mod sonoran;
 pub mod worker_loop;

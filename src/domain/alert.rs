@@ -32,6 +32,15 @@ pub enum Alert {
     OnDutyRole { problem: String },
     /// The weekly duty digest could not be posted.
     Digest { problem: String },
+    /// Sonoran's API refused an endpoint for the community's plan (402 or
+    /// 403); the feature using it turned itself off until the next start.
+    SonoranPlanRefused {
+        /// The doc's route id (`getAccount`).
+        endpoint: String,
+        /// The feature, in plain words.
+        feature: String,
+        status: u16,
+    },
 }
 
 /// The sending side; cheap to clone. Alerts never block delivery: when the
@@ -88,6 +97,15 @@ pub fn summarize(alerts: &[Alert]) -> Vec<String> {
             )),
             Alert::OnDutyRole { problem } => lines.push(format!("On-duty role: {problem}")),
             Alert::Digest { problem } => lines.push(format!("Weekly duty digest: {problem}")),
+            Alert::SonoranPlanRefused {
+                endpoint,
+                feature,
+                status,
+            } => lines.push(format!(
+                "Sonoran CAD refused {feature} (API endpoint {endpoint}, HTTP {status}): your community's \
+                 Sonoran plan does not seem to include it. cadbridge has turned it off and will not ask \
+                 again until it restarts (after a plan upgrade, restart cadbridge)."
+            )),
         }
     }
     for (destination, (types, reasons)) in dead {

@@ -16,6 +16,7 @@ pub mod health;
 pub mod ids;
 pub mod roster;
 pub mod route;
+pub mod sonoran;
 
 /// The wall clock in unix milliseconds: the one thing the domain reads from
 /// outside, as every stored time is one of these.

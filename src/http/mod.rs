@@ -32,6 +32,8 @@ pub struct ListenerState {
     pub discord_on: bool,
     /// Every delivery destination, so an empty queue still shows as 0.
     pub destinations: Arc<Vec<String>>,
+    /// Sonoran's API: off, or on with its budgets (shown, never a 503).
+    pub sonoran: Arc<dyn crate::domain::sonoran::ApiStatus>,
 }
 
 /// The router: `POST /sonorancad/event` (where the CAD posts), `POST /`
@@ -76,7 +78,8 @@ async fn receive(
 /// would otherwise stop the CAD's events, or restart cadbridge, over a
 /// Discord problem that neither fixes). The body says whether the Discord
 /// side is whole: `discord: ready`, or `discord: not ready` with the
-/// gateway, the slash commands and sending on their own lines.
+/// gateway, the slash commands and sending on their own lines; then
+/// whether Sonoran's API is on, with its budgets.
 async fn ready(State(state): State<ListenerState>) -> (StatusCode, String) {
     let discord = if state.discord_on {
         let gateway = &state.gateway;
@@ -90,12 +93,13 @@ async fn ready(State(state): State<ListenerState>) -> (StatusCode, String) {
     } else {
         "discord: off\n".to_string()
     };
+    let sonoran = state.sonoran.describe();
     if state.store.ping().await {
-        (StatusCode::OK, format!("ready\ndatabase: ok\n{discord}"))
+        (StatusCode::OK, format!("ready\ndatabase: ok\n{discord}{sonoran}"))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready\ndatabase: unreachable\n{discord}"),
+            format!("not ready\ndatabase: unreachable\n{discord}{sonoran}"),
         )
     }
 }

@@ -1,12 +1,14 @@
 //! Slash commands. Every command is for server admins by default
 //! (`default_member_permissions = MANAGE_GUILD`; owners can delegate in
-//! Discord's integration settings) and answers ephemerally; `/duty` is the
-//! exception, open to the roles in `DISCORD_ROLE_DUTY_VIEW` too, so it
-//! checks each member itself (`duty.rs`).
+//! Discord's integration settings) and answers ephemerally. Two are open
+//! wider: `/duty`, to the roles in `DISCORD_ROLE_DUTY_VIEW` too, so it
+//! checks each member itself (`duty.rs`), and `/link`, which every member
+//! uses for themselves.
 
 mod duty;
 mod duty_link;
 mod forwarding;
+mod link;
 mod relay;
 mod route;
 mod status;
@@ -23,6 +25,7 @@ pub fn all() -> Vec<poise::Command<BotData, Error>> {
         test911::test911(),
         relay::relay(),
         duty::duty(),
+        link::link(),
     ]
 }
 

@@ -34,6 +34,7 @@ pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
         "Forwarding: **{}**",
         if forwarding.on { "on" } else { "off" }
     );
+    sonoran(&mut out, data.control.sonoran());
     let _ = writeln!(
         out,
         "Last event: {}",
@@ -59,4 +60,21 @@ pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
     );
     ctx.say(out).await?;
     Ok(())
+}
+
+/// The Sonoran API line: off, or on with each endpoint's budget left this
+/// minute (cadbridge's share / the limit shared with the game server).
+fn sonoran(out: &mut String, api: &crate::delivery::sonoran::SonoranApi) {
+    if !api.is_on() {
+        let _ = writeln!(out, "Sonoran API: **off**");
+        return;
+    }
+    let plan = api.plan().map_or(String::new(), |p| format!(", plan {p}"));
+    let _ = writeln!(
+        out,
+        "Sonoran API: **on** (server {}{plan}); requests left this minute (of the limit shared with the game server):",
+        api.server_id()
+    );
+    let budgets: Vec<String> = api.budgets().iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "  {}", budgets.join(" · "));
 }
