@@ -510,3 +510,36 @@ async fn a_card_deleted_before_its_thread_starts_is_posted_again_and_the_thread_
     // No alert: nothing was refused.
     assert!(fake.messages().iter().all(|m| m.channel_id != CH_LOG));
 }
+
+#[tokio::test]
+async fn calls_queued_in_a_burst_each_get_a_message_and_a_thread_of_their_own() {
+    let fake = FakeDiscord::start().await;
+    // Discord is unreachable while the calls arrive: their cards queue up,
+    // and would be packed into one message, which can carry one thread.
+    fake.set_down(true);
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 501, 3, "Noise", "Grove St")).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 502, 2, "Theft", "Grove St")).await;
+    post(
+        &app,
+        &call("EVENT_DISPATCH_NEW", 503, 1, "Shots fired", "Grove St"),
+    )
+    .await;
+    app.drained(WAIT).await;
+    fake.set_down(false);
+    let mut threads = fake.wait_for_threads(3, WAIT).await;
+    threads.sort_by_key(|t| t.id);
+    let names: Vec<&str> = threads.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "P3 · 10-90 - Robbery in Progress Noise · #501",
+            "P2 · 10-90 - Robbery in Progress Theft · #502",
+            "P1 · 10-90 - Robbery in Progress Shots fired · #503",
+        ]
+    );
+    for (thread, call_id) in threads.iter().zip([501, 502, 503]) {
+        let card = wait_card(&fake, call_id).await;
+        assert_eq!(thread.id, card.message_id, "call {call_id}");
+    }
+}

@@ -39,21 +39,25 @@ enum Failure {
 }
 
 impl Sender {
-    /// Cuts a packed group of cards so that a card whose call waits for a
-    /// thread goes in a message of its own: one message has at most one
-    /// thread.
-    pub(super) async fn alone_if_threaded(&self, group: &mut Vec<&DirtyCard>) -> Result<(), StoreError> {
-        let ids: Vec<i64> = group.iter().map(|c| c.id).collect();
-        let wanting = threads::cards_wanting_threads(&self.store, &ids).await?;
-        if wanting.is_empty() {
+    /// Cuts a packed group of cards before the second card whose call waits
+    /// for a thread: one message has at most one thread, so it may carry one
+    /// such card (with cards that want none, e.g. the escalation posted
+    /// with it).
+    pub(super) async fn one_thread_per_message(&self, group: &mut Vec<&DirtyCard>) -> Result<(), StoreError> {
+        if group.len() < 2 {
             return Ok(());
         }
-        let keep = match group.iter().position(|c| wanting.contains(&c.id)) {
-            Some(0) => 1,
-            Some(i) => i,
-            None => group.len(),
-        };
-        group.truncate(keep);
+        let ids: Vec<i64> = group.iter().map(|c| c.id).collect();
+        let wanting = threads::cards_wanting_threads(&self.store, &ids).await?;
+        if let Some(second) = group
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| wanting.contains(&c.id))
+            .nth(1)
+            .map(|(i, _)| i)
+        {
+            group.truncate(second);
+        }
         Ok(())
     }
 
