@@ -543,3 +543,44 @@ async fn calls_queued_in_a_burst_each_get_a_message_and_a_thread_of_their_own() 
         assert_eq!(thread.id, card.message_id, "call {call_id}");
     }
 }
+
+#[tokio::test]
+async fn a_thread_started_before_its_answer_was_lost_is_taken_as_the_calls_thread() {
+    let fake = FakeDiscord::start().await;
+    fake.fail_next_thread_requests(1, 503);
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 1187, 2, "Robbery", "Grove St")).await;
+    let card = wait_card(&fake, 1187).await;
+    eventually(WAIT, "a failed start", || async {
+        (!fake.thread_requests().is_empty()).then_some(())
+    })
+    .await;
+    // As if an earlier attempt had started it and its answer was lost.
+    let url = format!(
+        "{}/api/v10/channels/{CH_DISPATCH}/messages/{}/threads",
+        fake.base_url(),
+        card.message_id
+    );
+    let started = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "name": "started elsewhere" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 201);
+    eventually(WAIT, "the thread taken as open", || async {
+        let rows = threads::table(&app.store).await.unwrap();
+        (rows.first()?.state == "open").then_some(())
+    })
+    .await;
+    let statuses: Vec<u16> = fake.thread_requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 201, 400], "Discord said it already has one");
+    post(&app, &note(1187, "1-ADAM-12", "Into the same thread.")).await;
+    let line = eventually(WAIT, "the note's line", || async {
+        thread_lines(&fake, card.message_id).into_iter().next()
+    })
+    .await;
+    assert!(line.content().ends_with("Into the same thread."));
+    assert_eq!(fake.threads().len(), 1);
+    assert!(fake.messages().iter().all(|m| m.channel_id != CH_LOG), "no alert");
+}
