@@ -150,12 +150,15 @@ pub fn call_update(
     })
 }
 
-/// The units a unit-status event names, with their status before it: call
-/// on the roster before applying the event.
+/// The units a unit-status event (or a unit update, whose snapshots carry
+/// a status too) names, with their status before it: call on the roster
+/// before applying the event.
 pub fn statuses_before(event: &CadEvent, roster: &Roster) -> Vec<(i64, Option<UnitStatus>)> {
     let ids: Vec<i64> = match event {
         CadEvent::UnitStatus(UnitStatusEvent::Idents { ident_ids, .. }) => ident_ids.clone(),
-        CadEvent::UnitStatus(UnitStatusEvent::Units(units)) => units.iter().map(|u| u.id).collect(),
+        CadEvent::UnitStatus(UnitStatusEvent::Units(units)) | CadEvent::UnitUpdate { units } => {
+            units.iter().map(|u| u.id).collect()
+        }
         _ => return Vec::new(),
     };
     ids.into_iter()
