@@ -116,7 +116,7 @@ impl Sender {
     async fn start_thread(&mut self, start: &ThreadStart) -> Result<(), StoreError> {
         let channel = start.channel_id;
         let body = json!({ "name": start.name, "auto_archive_duration": AUTO_ARCHIVE_MINUTES });
-        let real = self.attempt_starts(channel);
+        let real = self.paced(channel);
         match self.sink.start_thread(channel, start.message_id, &body).await {
             Ok((thread, exhausted)) => {
                 self.bucket(channel, exhausted);
@@ -142,7 +142,7 @@ impl Sender {
                     .await?;
                 cards::message_gone(&self.store, start.message_id).await
             }
-            Err(e) => match self.thread_failure(channel, start.attempts, e) {
+            Err(e) => match self.thread_failure(channel, start.attempts, e, false) {
                 Failure::NotSent => Ok(()),
                 Failure::Retry { delay, reason } => {
                     threads::retry_thread(&self.store, start.call_id, delay.as_millis() as i64, &reason).await
@@ -170,7 +170,7 @@ impl Sender {
                 }
                 threads::line_posted(&self.store, line.id).await
             }
-            Err(e) => match self.thread_failure(thread, line.attempts, e) {
+            Err(e) => match self.thread_failure(thread, line.attempts, e, true) {
                 Failure::NotSent => Ok(()),
                 Failure::Retry { delay, reason } => {
                     threads::retry_line(&self.store, line.id, delay.as_millis() as i64, &reason).await
@@ -183,13 +183,13 @@ impl Sender {
     async fn close_thread(&mut self, close: &ThreadClose) -> Result<(), StoreError> {
         let thread = close.thread_id;
         let body = json!({ "archived": true, "locked": true });
-        self.attempt_starts(thread);
+        self.paced(thread);
         match self.sink.edit_channel(thread, &body).await {
             Ok(exhausted) => {
                 self.bucket(thread, exhausted);
                 threads::closed(&self.store, close.call_id, None).await
             }
-            Err(e) => match self.thread_failure(thread, close.attempts, e) {
+            Err(e) => match self.thread_failure(thread, close.attempts, e, false) {
                 Failure::NotSent => Ok(()),
                 Failure::Retry { delay, reason } => {
                     threads::retry_thread(&self.store, close.call_id, delay.as_millis() as i64, &reason).await
@@ -219,12 +219,26 @@ impl Sender {
         threads::refused(&self.store, call_id, &reason).await
     }
 
-    /// Sorts a thread request's failure as the cards' are sorted.
-    fn thread_failure(&mut self, channel: ChannelId, attempts: i64, error: SendError) -> Failure {
+    /// Paces a request about to go to `channel` (starting or closing a
+    /// thread: not a delivery in the metrics, unlike a line); returns
+    /// whether the sink is Discord.
+    fn paced(&mut self, channel: ChannelId) -> bool {
+        let real = self.sink.is_discord();
+        if real {
+            self.pacer.record(channel.get(), Instant::now());
+        }
+        real
+    }
+
+    /// Sorts a thread request's failure as the cards' are sorted; `line`:
+    /// a line's delivery failed (counted in the metrics).
+    fn thread_failure(&mut self, channel: ChannelId, attempts: i64, error: SendError, line: bool) -> Failure {
         if let SendError::Paused { .. } = error {
             return Failure::NotSent;
         }
-        metrics::delivery_failure(DESTINATION);
+        if line {
+            metrics::delivery_failure(DESTINATION);
+        }
         match error {
             SendError::Paused { .. } => Failure::NotSent,
             SendError::RateLimited { retry_after, global } => {
