@@ -136,6 +136,13 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
         &call("EVENT_DISPATCH_EDIT", 1187, 1, "Armed Robbery", "Grove St"),
     )
     .await;
+    eventually(WAIT, "the edit's line", || async {
+        (thread_lines(&fake, thread.id).len() == 1).then_some(())
+    })
+    .await;
+    // Discord archives a quiet thread (or a moderator did): the next line
+    // reopens it.
+    fake.archive_thread(thread.id, false);
     post(&app, &json_fixture("EVENT_DISPATCH_NOTE.json")).await;
     post(&app, &json_fixture("EVENT_DISPATCH_UNIT_ATTACH.json")).await;
     post(&app, &status(42, 3)).await;
@@ -205,9 +212,10 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
             .iter()
             .map(|r| (r.method.as_str(), r.status))
             .collect::<Vec<_>>(),
-        [("POST", 201), ("PATCH", 500), ("PATCH", 200)],
-        "one start, one archive retried once"
+        [("POST", 201), ("PATCH", 200), ("PATCH", 500), ("PATCH", 200)],
+        "one start, one unarchive, one archive retried once"
     );
+    assert_eq!(requests[1].body, json!({ "archived": false }));
 
     // The card stayed one message, edited in place, now closed.
     let card_posts = fake

@@ -4,7 +4,9 @@
 //! cards (429: the channel waits; 5xx, timeouts: backoff). A refusal
 //! (a missing permission, a channel without threads) marks the call's
 //! thread refused and drops its lines: the card keeps working, and one
-//! alert per run tells the operator.
+//! alert per run tells the operator. A line refused once is first taken
+//! for an archived thread: the thread is unarchived and the line tried
+//! again.
 
 use std::time::Duration;
 
@@ -175,7 +177,34 @@ impl Sender {
                 Failure::Retry { delay, reason } => {
                     threads::retry_line(&self.store, line.id, delay.as_millis() as i64, &reason).await
                 }
+                Failure::Refused(reason) if line.attempts == 0 => self.reopen(line, reason).await,
                 Failure::Refused(reason) => self.refused(thread, line.call_id, reason).await,
+            },
+        }
+    }
+
+    /// A line's first refusal: the thread may have been archived (Discord
+    /// does after a week without messages, a moderator may): unarchive it
+    /// and post the line once more. A second refusal drops the call's lines.
+    async fn reopen(&mut self, line: &ThreadLine, reason: String) -> Result<(), StoreError> {
+        let thread = line.thread_id;
+        self.paced(thread);
+        match self
+            .sink
+            .edit_channel(thread, &json!({ "archived": false }))
+            .await
+        {
+            Ok(exhausted) => {
+                self.bucket(thread, exhausted);
+                tracing::info!(thread = thread.get(), %reason, "reopened a call's thread to post a line");
+                threads::retry_line(&self.store, line.id, 0, &reason).await
+            }
+            Err(e) => match self.thread_failure(thread, 0, e, false) {
+                Failure::NotSent => Ok(()),
+                Failure::Retry { delay, reason } => {
+                    threads::retry_line(&self.store, line.id, delay.as_millis() as i64, &reason).await
+                }
+                Failure::Refused(_) => self.refused(thread, line.call_id, reason).await,
             },
         }
     }
