@@ -84,7 +84,8 @@ fn name_text(text: &str) -> String {
 /// the card's state before the event (`None`: not known), `new` after it.
 /// A call first seen by its creation (or an edit, when the card was not
 /// known) adds no line: its card shows it whole. Anything else adds a line
-/// per change. `None` when `new` is not a dispatch call's state.
+/// per change. A call first seen already closed gets no thread (no name).
+/// `None` when `new` is not a dispatch call's state.
 pub fn call_update(
     event: &CadEvent,
     prior: Option<&CardState>,
@@ -142,9 +143,12 @@ pub fn call_update(
     if close {
         lines.push(fit(format!("{at} ✅ **Call closed**{by}")));
     }
+    // A call first seen already closed (cadbridge started after it was
+    // created) gets no thread: it would hold one line, the closing.
+    let name = (prior.is_some() || !*closed).then(|| thread_name(new));
     Some(ThreadUpdate {
         call_id: new.call_id,
-        name: Some(thread_name(new)),
+        name,
         lines,
         close,
     })

@@ -324,3 +324,13 @@ fn a_unit_update_that_changes_the_status_counts_as_a_status_change() {
     roster.apply(&moved);
     assert!(status_updates(&before, &roster, &calls, AT).is_empty());
 }
+
+#[test]
+fn a_call_first_seen_at_its_closing_gets_no_thread() {
+    let mut states = HashMap::new();
+    let closed = event(json!({"type": "EVENT_DISPATCH_CLOSED", "data": {"callIds": [5]}}));
+    let updates = step(&closed, &mut states, &roster());
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].name, None, "no thread to start");
+    assert!(updates[0].close);
+}
