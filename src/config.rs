@@ -560,6 +560,20 @@ mod tests {
     }
 
     #[test]
+    fn call_threads_are_on_unless_turned_off() {
+        let key = ("SONORAN_API_KEY", "k");
+        assert!(config(&[key]).unwrap().discord.call_threads);
+        assert!(
+            !config(&[key, ("DISCORD_CALL_THREADS", "false")])
+                .unwrap()
+                .discord
+                .call_threads
+        );
+        let err = config(&[key, ("DISCORD_CALL_THREADS", "sometimes")]).unwrap_err();
+        assert_eq!(err.var, "DISCORD_CALL_THREADS");
+    }
+
+    #[test]
     fn a_missing_key_names_the_variable() {
         let err = config(&[]).unwrap_err();
         assert_eq!(err.var, "SONORAN_API_KEY");

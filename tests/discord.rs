@@ -66,7 +66,9 @@ async fn a_911_call_posts_one_embed_and_its_removal_edits_that_message() {
 #[tokio::test]
 async fn a_dispatch_call_is_one_message_edited_through_its_life() {
     let fake = FakeDiscord::start().await;
-    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    // Messages are counted here: the call's thread is off (tests/threads.rs
+    // drives it, and checks this card with it).
+    let app = TestApp::spawn_with_discord(&fake, &[("DISCORD_CALL_THREADS", "false")]).await;
     assert_eq!(app.post(fixture("EVENT_UNIT_LOGIN.json")).await.0, 200);
     let sequence = [
         "EVENT_DISPATCH_NEW.json",
@@ -119,7 +121,8 @@ async fn a_burst_of_edits_to_one_call_is_coalesced() {
     let fake = FakeDiscord::start().await;
     // Discord is unreachable while the burst arrives, so everything queues.
     fake.set_down(true);
-    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    // Messages are counted here: the call's thread is off (tests/threads.rs).
+    let app = TestApp::spawn_with_discord(&fake, &[("DISCORD_CALL_THREADS", "false")]).await;
     assert_eq!(app.post(fixture("EVENT_DISPATCH_NEW.json")).await.0, 200);
     for _ in 0..10 {
         assert_eq!(app.post(fixture("EVENT_DISPATCH_EDIT.json")).await.0, 200);

@@ -136,6 +136,13 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
         &call("EVENT_DISPATCH_EDIT", 1187, 1, "Armed Robbery", "Grove St"),
     )
     .await;
+    eventually(WAIT, "the edit's line", || async {
+        (thread_lines(&fake, thread.id).len() == 1).then_some(())
+    })
+    .await;
+    // Discord archives a quiet thread (or a moderator did): the next line
+    // reopens it.
+    fake.archive_thread(thread.id, false);
     post(&app, &json_fixture("EVENT_DISPATCH_NOTE.json")).await;
     post(&app, &json_fixture("EVENT_DISPATCH_UNIT_ATTACH.json")).await;
     post(&app, &status(42, 3)).await;
@@ -205,9 +212,10 @@ async fn a_calls_changes_are_lines_in_its_thread_which_is_archived_and_locked_at
             .iter()
             .map(|r| (r.method.as_str(), r.status))
             .collect::<Vec<_>>(),
-        [("POST", 201), ("PATCH", 500), ("PATCH", 200)],
-        "one start, one archive retried once"
+        [("POST", 201), ("PATCH", 200), ("PATCH", 500), ("PATCH", 200)],
+        "one start, one unarchive, one archive retried once"
     );
+    assert_eq!(requests[1].body, json!({ "archived": false }));
 
     // The card stayed one message, edited in place, now closed.
     let card_posts = fake
@@ -509,4 +517,78 @@ async fn a_card_deleted_before_its_thread_starts_is_posted_again_and_the_thread_
     assert!(line.content().ends_with("Scene secured."), "{}", line.content());
     // No alert: nothing was refused.
     assert!(fake.messages().iter().all(|m| m.channel_id != CH_LOG));
+}
+
+#[tokio::test]
+async fn calls_queued_in_a_burst_each_get_a_message_and_a_thread_of_their_own() {
+    let fake = FakeDiscord::start().await;
+    // Discord is unreachable while the calls arrive: their cards queue up,
+    // and would be packed into one message, which can carry one thread.
+    fake.set_down(true);
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 501, 3, "Noise", "Grove St")).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 502, 2, "Theft", "Grove St")).await;
+    post(
+        &app,
+        &call("EVENT_DISPATCH_NEW", 503, 1, "Shots fired", "Grove St"),
+    )
+    .await;
+    app.drained(WAIT).await;
+    fake.set_down(false);
+    let mut threads = fake.wait_for_threads(3, WAIT).await;
+    threads.sort_by_key(|t| t.id);
+    let names: Vec<&str> = threads.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "P3 · 10-90 - Robbery in Progress Noise · #501",
+            "P2 · 10-90 - Robbery in Progress Theft · #502",
+            "P1 · 10-90 - Robbery in Progress Shots fired · #503",
+        ]
+    );
+    for (thread, call_id) in threads.iter().zip([501, 502, 503]) {
+        let card = wait_card(&fake, call_id).await;
+        assert_eq!(thread.id, card.message_id, "call {call_id}");
+    }
+}
+
+#[tokio::test]
+async fn a_thread_started_before_its_answer_was_lost_is_taken_as_the_calls_thread() {
+    let fake = FakeDiscord::start().await;
+    fake.fail_next_thread_requests(1, 503);
+    let app = TestApp::spawn_with_discord(&fake, &[]).await;
+    post(&app, &call("EVENT_DISPATCH_NEW", 1187, 2, "Robbery", "Grove St")).await;
+    let card = wait_card(&fake, 1187).await;
+    eventually(WAIT, "a failed start", || async {
+        (!fake.thread_requests().is_empty()).then_some(())
+    })
+    .await;
+    // As if an earlier attempt had started it and its answer was lost.
+    let url = format!(
+        "{}/api/v10/channels/{CH_DISPATCH}/messages/{}/threads",
+        fake.base_url(),
+        card.message_id
+    );
+    let started = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "name": "started elsewhere" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 201);
+    eventually(WAIT, "the thread taken as open", || async {
+        let rows = threads::table(&app.store).await.unwrap();
+        (rows.first()?.state == "open").then_some(())
+    })
+    .await;
+    let statuses: Vec<u16> = fake.thread_requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 201, 400], "Discord said it already has one");
+    post(&app, &note(1187, "1-ADAM-12", "Into the same thread.")).await;
+    let line = eventually(WAIT, "the note's line", || async {
+        thread_lines(&fake, card.message_id).into_iter().next()
+    })
+    .await;
+    assert!(line.content().ends_with("Into the same thread."));
+    assert_eq!(fake.threads().len(), 1);
+    assert!(fake.messages().iter().all(|m| m.channel_id != CH_LOG), "no alert");
 }

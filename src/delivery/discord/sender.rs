@@ -123,7 +123,7 @@ impl Sender {
                             .await?;
                     let mut group = pack(&backlog, now_wall);
                     if self.call_threads {
-                        self.alone_if_threaded(&mut group).await?;
+                        self.one_thread_per_message(&mut group).await?;
                     }
                     if group.is_empty() {
                         // The head changed since it was read: look again.

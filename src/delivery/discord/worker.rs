@@ -422,4 +422,55 @@ mod tests {
         assert_eq!(memory(&worker), kept);
         assert_eq!(table(&store).await, kept);
     }
+
+    /// A worker with Discord on and the dispatch channel routed.
+    async fn discord_worker(store: &Store) -> RenderWorker {
+        RenderWorker::load(
+            store.clone(),
+            Routing::fixed(HashMap::from([(crate::domain::route::RouteKind::Dispatch, 102)])),
+            Roles::default(),
+            true,
+            Arc::new(Notify::new()),
+            Duration::from_secs(30 * 86_400),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn new_call(idents: &str) -> String {
+        format!(
+            r#"{{"key":"k","type":"EVENT_DISPATCH_NEW","data":{{"dispatch":{{"callId":7,"status":1,
+            "priority":2,"title":"Noise","notes":"","idents":{idents}}}}}}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn an_attached_units_status_change_reaches_the_calls_thread_across_a_restart() {
+        let (_dir, store) = store().await;
+        let mut worker = discord_worker(&store).await;
+        queue(&store, login(42)).await;
+        queue(&store, login(43)).await;
+        queue(&store, new_call("[42]")).await;
+        queue(&store, status(42, 3)).await;
+        queue(&store, status(43, 3)).await;
+        assert_eq!(worker.render_pending().await.unwrap(), 5);
+        let lines = threads::waiting_lines(&store).await.unwrap();
+        assert_eq!(lines.len(), 1, "only the attached unit: {lines:?}");
+        assert!(lines[0].1.ends_with("AVAILABLE → ENROUTE"), "{lines:?}");
+
+        // A new worker (a restart) knows which units the call has.
+        let mut worker = discord_worker(&store).await;
+        queue(&store, status(42, 4)).await;
+        assert_eq!(worker.render_pending().await.unwrap(), 1);
+        let lines = threads::waiting_lines(&store).await.unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[1].1.ends_with(r"ENROUTE → ON\_SCENE"), "{lines:?}");
+
+        // Off: nothing more is stored.
+        let mut worker = discord_worker(&store).await.with_call_threads(false);
+        queue(&store, status(42, 3)).await;
+        queue(&store, new_call("[]")).await;
+        assert_eq!(worker.render_pending().await.unwrap(), 2);
+        assert_eq!(threads::waiting_lines(&store).await.unwrap().len(), 2);
+    }
 }

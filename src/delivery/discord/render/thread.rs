@@ -84,7 +84,8 @@ fn name_text(text: &str) -> String {
 /// the card's state before the event (`None`: not known), `new` after it.
 /// A call first seen by its creation (or an edit, when the card was not
 /// known) adds no line: its card shows it whole. Anything else adds a line
-/// per change. `None` when `new` is not a dispatch call's state.
+/// per change. A call first seen already closed gets no thread (no name).
+/// `None` when `new` is not a dispatch call's state.
 pub fn call_update(
     event: &CadEvent,
     prior: Option<&CardState>,
@@ -142,20 +143,26 @@ pub fn call_update(
     if close {
         lines.push(fit(format!("{at} ✅ **Call closed**{by}")));
     }
+    // A call first seen already closed (cadbridge started after it was
+    // created) gets no thread: it would hold one line, the closing.
+    let name = (prior.is_some() || !*closed).then(|| thread_name(new));
     Some(ThreadUpdate {
         call_id: new.call_id,
-        name: Some(thread_name(new)),
+        name,
         lines,
         close,
     })
 }
 
-/// The units a unit-status event names, with their status before it: call
-/// on the roster before applying the event.
+/// The units a unit-status event (or a unit update, whose snapshots carry
+/// a status too) names, with their status before it: call on the roster
+/// before applying the event.
 pub fn statuses_before(event: &CadEvent, roster: &Roster) -> Vec<(i64, Option<UnitStatus>)> {
     let ids: Vec<i64> = match event {
         CadEvent::UnitStatus(UnitStatusEvent::Idents { ident_ids, .. }) => ident_ids.clone(),
-        CadEvent::UnitStatus(UnitStatusEvent::Units(units)) => units.iter().map(|u| u.id).collect(),
+        CadEvent::UnitStatus(UnitStatusEvent::Units(units)) | CadEvent::UnitUpdate { units } => {
+            units.iter().map(|u| u.id).collect()
+        }
         _ => return Vec::new(),
     };
     ids.into_iter()

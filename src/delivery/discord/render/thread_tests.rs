@@ -297,3 +297,40 @@ fn a_status_change_adds_a_line_to_each_call_the_unit_is_attached_to() {
     roster.apply(&status);
     assert!(status_updates(&before, &roster, &calls, AT).is_empty());
 }
+
+#[test]
+fn a_unit_update_that_changes_the_status_counts_as_a_status_change() {
+    let mut roster = roster();
+    let update = event(
+        json!({"type": "EVENT_UNIT_UPDATE", "data": {"units": [{"id": 42, "status": 4,
+        "location": "Grove St", "data": {"unitNum": "1-ADAM-12", "name": "Maria Delgado", "department": "LSPD"}}]}}),
+    );
+    let before = statuses_before(&update, &roster);
+    roster.apply(&update);
+    let calls = HashMap::from([(1187, vec![42])]);
+    // `\_` is markdown's escape: Discord shows ON_SCENE.
+    assert_eq!(
+        lines(&status_updates(&before, &roster, &calls, AT)),
+        [format!(
+            "{T} 🔄 **1-ADAM-12 M. Delgado (LSPD)**: AVAILABLE → ON\\_SCENE"
+        )]
+    );
+    // A location change alone is no line.
+    let moved = event(
+        json!({"type": "EVENT_UNIT_UPDATE", "data": {"units": [{"id": 42, "status": 4,
+        "location": "Davis Ave", "data": {"unitNum": "1-ADAM-12", "name": "Maria Delgado", "department": "LSPD"}}]}}),
+    );
+    let before = statuses_before(&moved, &roster);
+    roster.apply(&moved);
+    assert!(status_updates(&before, &roster, &calls, AT).is_empty());
+}
+
+#[test]
+fn a_call_first_seen_at_its_closing_gets_no_thread() {
+    let mut states = HashMap::new();
+    let closed = event(json!({"type": "EVENT_DISPATCH_CLOSED", "data": {"callIds": [5]}}));
+    let updates = step(&closed, &mut states, &roster());
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].name, None, "no thread to start");
+    assert!(updates[0].close);
+}

@@ -4,7 +4,9 @@
 //! cards (429: the channel waits; 5xx, timeouts: backoff). A refusal
 //! (a missing permission, a channel without threads) marks the call's
 //! thread refused and drops its lines: the card keeps working, and one
-//! alert per run tells the operator.
+//! alert per run tells the operator. A line refused once is first taken
+//! for an archived thread: the thread is unarchived and the line tried
+//! again.
 
 use std::time::Duration;
 
@@ -39,21 +41,25 @@ enum Failure {
 }
 
 impl Sender {
-    /// Cuts a packed group of cards so that a card whose call waits for a
-    /// thread goes in a message of its own: one message has at most one
-    /// thread.
-    pub(super) async fn alone_if_threaded(&self, group: &mut Vec<&DirtyCard>) -> Result<(), StoreError> {
-        let ids: Vec<i64> = group.iter().map(|c| c.id).collect();
-        let wanting = threads::cards_wanting_threads(&self.store, &ids).await?;
-        if wanting.is_empty() {
+    /// Cuts a packed group of cards before the second card whose call waits
+    /// for a thread: one message has at most one thread, so it may carry one
+    /// such card (with cards that want none, e.g. the escalation posted
+    /// with it).
+    pub(super) async fn one_thread_per_message(&self, group: &mut Vec<&DirtyCard>) -> Result<(), StoreError> {
+        if group.len() < 2 {
             return Ok(());
         }
-        let keep = match group.iter().position(|c| wanting.contains(&c.id)) {
-            Some(0) => 1,
-            Some(i) => i,
-            None => group.len(),
-        };
-        group.truncate(keep);
+        let ids: Vec<i64> = group.iter().map(|c| c.id).collect();
+        let wanting = threads::cards_wanting_threads(&self.store, &ids).await?;
+        if let Some(second) = group
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| wanting.contains(&c.id))
+            .nth(1)
+            .map(|(i, _)| i)
+        {
+            group.truncate(second);
+        }
         Ok(())
     }
 
@@ -112,7 +118,7 @@ impl Sender {
     async fn start_thread(&mut self, start: &ThreadStart) -> Result<(), StoreError> {
         let channel = start.channel_id;
         let body = json!({ "name": start.name, "auto_archive_duration": AUTO_ARCHIVE_MINUTES });
-        let real = self.attempt_starts(channel);
+        let real = self.paced(channel);
         match self.sink.start_thread(channel, start.message_id, &body).await {
             Ok((thread, exhausted)) => {
                 self.bucket(channel, exhausted);
@@ -138,7 +144,7 @@ impl Sender {
                     .await?;
                 cards::message_gone(&self.store, start.message_id).await
             }
-            Err(e) => match self.thread_failure(channel, start.attempts, e) {
+            Err(e) => match self.thread_failure(channel, start.attempts, e, false) {
                 Failure::NotSent => Ok(()),
                 Failure::Retry { delay, reason } => {
                     threads::retry_thread(&self.store, start.call_id, delay.as_millis() as i64, &reason).await
@@ -166,12 +172,39 @@ impl Sender {
                 }
                 threads::line_posted(&self.store, line.id).await
             }
-            Err(e) => match self.thread_failure(thread, line.attempts, e) {
+            Err(e) => match self.thread_failure(thread, line.attempts, e, true) {
                 Failure::NotSent => Ok(()),
                 Failure::Retry { delay, reason } => {
                     threads::retry_line(&self.store, line.id, delay.as_millis() as i64, &reason).await
                 }
+                Failure::Refused(reason) if line.attempts == 0 => self.reopen(line, reason).await,
                 Failure::Refused(reason) => self.refused(thread, line.call_id, reason).await,
+            },
+        }
+    }
+
+    /// A line's first refusal: the thread may have been archived (Discord
+    /// does after a week without messages, a moderator may): unarchive it
+    /// and post the line once more. A second refusal drops the call's lines.
+    async fn reopen(&mut self, line: &ThreadLine, reason: String) -> Result<(), StoreError> {
+        let thread = line.thread_id;
+        self.paced(thread);
+        match self
+            .sink
+            .edit_channel(thread, &json!({ "archived": false }))
+            .await
+        {
+            Ok(exhausted) => {
+                self.bucket(thread, exhausted);
+                tracing::info!(thread = thread.get(), %reason, "reopened a call's thread to post a line");
+                threads::retry_line(&self.store, line.id, 0, &reason).await
+            }
+            Err(e) => match self.thread_failure(thread, 0, e, false) {
+                Failure::NotSent => Ok(()),
+                Failure::Retry { delay, reason } => {
+                    threads::retry_line(&self.store, line.id, delay.as_millis() as i64, &reason).await
+                }
+                Failure::Refused(_) => self.refused(thread, line.call_id, reason).await,
             },
         }
     }
@@ -179,13 +212,13 @@ impl Sender {
     async fn close_thread(&mut self, close: &ThreadClose) -> Result<(), StoreError> {
         let thread = close.thread_id;
         let body = json!({ "archived": true, "locked": true });
-        self.attempt_starts(thread);
+        self.paced(thread);
         match self.sink.edit_channel(thread, &body).await {
             Ok(exhausted) => {
                 self.bucket(thread, exhausted);
                 threads::closed(&self.store, close.call_id, None).await
             }
-            Err(e) => match self.thread_failure(thread, close.attempts, e) {
+            Err(e) => match self.thread_failure(thread, close.attempts, e, false) {
                 Failure::NotSent => Ok(()),
                 Failure::Retry { delay, reason } => {
                     threads::retry_thread(&self.store, close.call_id, delay.as_millis() as i64, &reason).await
@@ -215,12 +248,26 @@ impl Sender {
         threads::refused(&self.store, call_id, &reason).await
     }
 
-    /// Sorts a thread request's failure as the cards' are sorted.
-    fn thread_failure(&mut self, channel: ChannelId, attempts: i64, error: SendError) -> Failure {
+    /// Paces a request about to go to `channel` (starting or closing a
+    /// thread: not a delivery in the metrics, unlike a line); returns
+    /// whether the sink is Discord.
+    fn paced(&mut self, channel: ChannelId) -> bool {
+        let real = self.sink.is_discord();
+        if real {
+            self.pacer.record(channel.get(), Instant::now());
+        }
+        real
+    }
+
+    /// Sorts a thread request's failure as the cards' are sorted; `line`:
+    /// a line's delivery failed (counted in the metrics).
+    fn thread_failure(&mut self, channel: ChannelId, attempts: i64, error: SendError, line: bool) -> Failure {
         if let SendError::Paused { .. } = error {
             return Failure::NotSent;
         }
-        metrics::delivery_failure(DESTINATION);
+        if line {
+            metrics::delivery_failure(DESTINATION);
+        }
         match error {
             SendError::Paused { .. } => Failure::NotSent,
             SendError::RateLimited { retry_after, global } => {
