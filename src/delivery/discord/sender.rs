@@ -122,7 +122,7 @@ impl Sender {
                         cards::dirty_in_channel(&self.store, head.channel_id, EMBEDS_PER_MESSAGE as i64)
                             .await?;
                     let mut group = pack(&backlog, now_wall);
-                    if self.call_threads {
+                    if self.call_threads && self.sink.is_discord() {
                         self.one_thread_per_message(&mut group).await?;
                     }
                     if group.is_empty() {
@@ -134,7 +134,8 @@ impl Sender {
             }
             return Ok(Step::Worked);
         }
-        if self.call_threads {
+        // Threads exist only in Discord (none is queued while it is off).
+        if self.call_threads && self.sink.is_discord() {
             match self.send_thread_work(now_wall, now).await? {
                 Step::Worked => return Ok(Step::Worked),
                 Step::Wait(more) => wait = wait.min(more),
