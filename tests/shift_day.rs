@@ -271,11 +271,12 @@ async fn board_shows(fake: &FakeDiscord, shown: &[&str], gone: &[&str]) -> Strin
     })
 }
 
-/// The board's edits are at least an interval apart, so `span` (from the
-/// first edit to the last) holds at most `span / interval + 1` of them; and
-/// each of `states` distinct states waited for took at least one.
-fn check_edit_count(fake: &FakeDiscord, board_id: u64, states: usize) -> usize {
-    let edits = board_edits(fake);
+/// The board's edits in `run` (their indexes; one run of cadbridge) are at
+/// least an interval apart, so `span` (from the first edit to the last)
+/// holds at most `span / interval + 1` of them; and each of `states`
+/// distinct states waited for took at least one.
+fn check_edit_count(fake: &FakeDiscord, board_id: u64, run: std::ops::Range<usize>, states: usize) -> usize {
+    let edits = board_edits(fake)[run].to_vec();
     assert!(
         edits.iter().all(|e| e.message_id == board_id && e.is_success()),
         "{}",
@@ -624,7 +625,7 @@ async fn a_realistic_shift() {
     // The board: one message, edited in place under the coalescing rule.
     assert_eq!(board_posts(&fake).len(), 1, "{}", fake.dump());
     no_board_edit_after_the_final_state(&fake).await;
-    check_edit_count(&fake, board_id, states);
+    check_edit_count(&fake, board_id, 0..board_edits(&fake).len(), states);
 
     // The roles went at logout; Ann had no member.
     let changes = fake.wait_for_role_changes(6, WAIT).await;
@@ -885,6 +886,150 @@ async fn a_realistic_shift() {
 
     // Quiet: only the P1 escalation and the panic notified.
     quiet_but_for_the_escalation_and_the_panic(&fake);
+    assert!(fake.unhandled().is_empty(), "{}", fake.dump());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_mid_shift() {
+    const BYSTANDER: u64 = 318_452_907_716_722_009;
+    let fake = FakeDiscord::start().await;
+    let app = start(&fake).await;
+    fake.add_member(BYSTANDER, "bystander", &[]);
+    board_shows(&fake, &["No units on duty."], &[]).await;
+    let board_id = board_posts(&fake)[0].message_id;
+
+    // On duty, a call open with two units attached.
+    let t_in42 = post(&app, &maria_login()).await;
+    let t_in57 = post(&app, &tomas_login()).await;
+    let t_in77 = post(&app, &sam_login()).await;
+    post(&app, &call_new()).await;
+    let t_attach = post(&app, &attach(&[42, 57])).await;
+    let thread = fake.wait_for_threads(1, WAIT).await.remove(0);
+    wait_lines(&fake, thread.id, 2).await;
+    board_shows(
+        &fake,
+        &[
+            "└ 1-ADAM-12 M. Delgado (LSPD), 1-ADAM-14 T. Reyes (LSPD)",
+            "🟢 **E-7** Sam Ortiz · Available",
+        ],
+        &[],
+    )
+    .await;
+    fake.wait_for_role_changes(3, WAIT).await;
+    shifts_when(&app.store, "three open shifts", |all| {
+        all.len() == 3 && all.iter().all(Shift::is_open)
+    })
+    .await;
+
+    // Down; meanwhile a moderator takes Tomas's role by hand and gives it
+    // to a member with no unit on duty.
+    let before_stop = now_ms();
+    let (dir, vars) = app.stop().await;
+    fake.add_member(TOMAS, "tomas", &[]);
+    fake.add_member(BYSTANDER, "bystander", &[ON_DUTY]);
+    let edits_before = board_edits(&fake).len();
+    let app = TestApp::spawn_in(dir, vars).await;
+
+    // The role state is reconciled: Tomas gets it back, the bystander loses
+    // it, Maria and Sam are left alone.
+    let changes = fake.wait_for_role_changes(5, WAIT).await;
+    let mut since: Vec<(u64, bool)> = changes[3..].iter().map(|c| (c.user_id, c.is_add())).collect();
+    since.sort();
+    assert_eq!(since, [(TOMAS, true), (BYSTANDER, false)], "{changes:?}");
+    for member in [MARIA, TOMAS, SAM] {
+        assert_eq!(fake.member_roles(member), [ON_DUTY], "member {member}");
+    }
+    assert!(fake.member_roles(BYSTANDER).is_empty());
+
+    // The open shifts are kept (not new ones), marked as spanning a gap.
+    let all = shifts_when(&app.store, "the open shifts marked as spanning a gap", |all| {
+        all.iter().all(Shift::spans_gap)
+    })
+    .await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    for (id, start) in [(42, t_in42), (57, t_in57), (77, t_in77)] {
+        let s = shift_of(&all, id);
+        assert!(s.is_open());
+        assert_eq!(s.start, start, "unit {id}: the same shift");
+        assert_eq!(s.gaps.len(), 1);
+        assert!(s.gaps[0] >= before_stop, "{s:?}");
+    }
+
+    // More events: the same board message is edited, the thread takes lines.
+    let t_scene42 = post(&app, &status(&[42], 4)).await;
+    board_shows(
+        &fake,
+        &[
+            &format!(
+                "🟠 **1-ADAM-12** Maria Delgado · On scene · 📟 #1187 P2 10-90 - Robbery in … · on duty <t:{}:R>",
+                t_in42 / 1000
+            ),
+            "└ 1-ADAM-12 M. Delgado (LSPD), 1-ADAM-14 T. Reyes (LSPD)",
+        ],
+        &[],
+    )
+    .await;
+    let t_note = post(&app, &note("1-ADAM-14", "Scene secured.")).await;
+    let t_close = post(&app, &call_closed()).await;
+    eventually(WAIT, "the thread archived and locked", || async {
+        fake.thread(thread.id).filter(|t| t.archived && t.locked)
+    })
+    .await;
+    board_shows(&fake, &["No active calls."], &["📟"]).await;
+    let t_out: Vec<Ms> = {
+        let mut t = Vec::new();
+        for id in [42, 57, 77] {
+            t.push(post(&app, &logout(id)).await);
+        }
+        t
+    };
+    board_shows(&fake, &["No units on duty."], &["LSPD", "BCFD"]).await;
+
+    assert_eq!(board_posts(&fake).len(), 1, "no new board post: {}", fake.dump());
+    // Before the restart, one state waited for; after it, three (the
+    // restarted board edits its message).
+    check_edit_count(&fake, board_id, 0..edits_before, 1);
+    check_edit_count(&fake, board_id, edits_before..board_edits(&fake).len(), 3);
+    assert_eq!(fake.threads().len(), 1, "the same thread");
+    let (attached, scene, noted, closed) = (t_attach / 1000, t_scene42 / 1000, t_note / 1000, t_close / 1000);
+    assert_eq!(
+        wait_lines(&fake, thread.id, 5).await,
+        [
+            format!("<t:{attached}:T> ➕ **1-ADAM-12 M. Delgado (LSPD)** attached by unit 88"),
+            format!("<t:{attached}:T> ➕ **1-ADAM-14 T. Reyes (LSPD)** attached by unit 88"),
+            format!("<t:{scene}:T> 🔄 **1-ADAM-12 M. Delgado (LSPD)**: AVAILABLE → ON\\_SCENE"),
+            format!("<t:{noted}:T> 📝 **Note** by 1-ADAM-14 (21:16:40):\nScene secured."),
+            format!("<t:{closed}:T> ✅ **Call closed** by unit 88"),
+        ]
+    );
+
+    // The shifts closed by their logouts, still marked; the roles gone.
+    let all = shifts_when(&app.store, "the three shifts closed", |all| {
+        all.len() == 3 && all.iter().all(|s| !s.is_open())
+    })
+    .await;
+    for (i, (id, start)) in [(42, t_in42), (57, t_in57), (77, t_in77)].into_iter().enumerate() {
+        let s = shift_of(&all, id);
+        assert_eq!((s.start, s.end), (start, Some(t_out[i])), "unit {id}");
+        assert_eq!(s.end_reason, Some(EndReason::Logout));
+        assert!(s.spans_gap(), "unit {id}: still marked after it closed");
+    }
+    let changes = fake.wait_for_role_changes(8, WAIT).await;
+    assert_eq!(changes.len(), 8, "{changes:?}");
+    for member in [MARIA, TOMAS, SAM, BYSTANDER] {
+        assert!(fake.member_roles(member).is_empty(), "member {member}");
+    }
+
+    // Nothing here needed anyone's attention: every post was silent.
+    for m in fake.successful_messages() {
+        assert_ne!(m.channel_id, CH_LOG, "an alert: {:?}", m.body);
+        if m.method == "POST" {
+            assert!(m.silent(), "{:?}", m.body);
+        } else {
+            assert_eq!(m.flags, None);
+        }
+    }
     assert!(fake.unhandled().is_empty(), "{}", fake.dump());
     app.stop().await;
 }
