@@ -259,6 +259,8 @@ pub const DUTY_MAX_RANGE_DAYS: i64 = 366;
 
 /// How many units `/duty top` lists.
 pub const DUTY_TOP: usize = 10;
+/// At most this many stored logins are read to find who a member is.
+const DUTY_MEMBER_LOGINS: i64 = 100;
 
 /// The duty settings the commands need.
 #[derive(Debug, Clone, Default)]
@@ -514,8 +516,12 @@ impl Control {
         }
         let mut accounts = Vec::new();
         let mut idents = Vec::new();
-        for (unit, _) in units::load(&self.store).await? {
-            if discord_ids(&unit).contains(&discord_id) {
+        // The roster holds the units on duty; a unit logged out is found
+        // by its stored logins.
+        let roster = units::load(&self.store).await?.into_iter().map(|(unit, _)| unit);
+        let logins = units::logged_in_as_discord(&self.store, discord_id, DUTY_MEMBER_LOGINS).await?;
+        for unit in roster.chain(logins) {
+            if discord_ids(&unit).contains(&discord_id) && !idents.contains(&unit.id) {
                 if !unit.acc_id.trim().is_empty() && !accounts.contains(&unit.acc_id) {
                     accounts.push(unit.acc_id.clone());
                 }
