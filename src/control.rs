@@ -259,8 +259,8 @@ pub const DUTY_MAX_RANGE_DAYS: i64 = 366;
 
 /// How many units `/duty top` lists.
 pub const DUTY_TOP: usize = 10;
-/// At most this many stored logins are read to find who a member is.
-const DUTY_MEMBER_LOGINS: i64 = 100;
+/// At most this many of a member's shifts are read to find their units.
+const DUTY_MEMBER_SHIFTS: i64 = 100;
 
 /// The duty settings the commands need.
 #[derive(Debug, Clone, Default)]
@@ -377,20 +377,6 @@ fn capitalised(text: &str) -> String {
 
 fn same_unit_num(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
-}
-
-/// The Discord ids a unit's identities carry (`discord:<id>`).
-pub fn discord_ids(unit: &crate::domain::event::Unit) -> Vec<u64> {
-    unit.api_ids
-        .iter()
-        .chain(std::iter::once(&unit.community_user_id))
-        .filter_map(|id| {
-            let (scheme, rest) = id.trim().split_once(':')?;
-            scheme
-                .eq_ignore_ascii_case("discord")
-                .then(|| rest.trim().parse().ok())?
-        })
-        .collect()
 }
 
 /// Time in `span` over all of `shifts` (already picked), with the per-status
@@ -516,17 +502,23 @@ impl Control {
         }
         let mut accounts = Vec::new();
         let mut idents = Vec::new();
-        // The roster holds the units on duty; a unit logged out is found
-        // by its stored logins.
-        let roster = units::load(&self.store).await?.into_iter().map(|(unit, _)| unit);
-        let logins = units::logged_in_as_discord(&self.store, discord_id, DUTY_MEMBER_LOGINS).await?;
-        for unit in roster.chain(logins) {
-            if discord_ids(&unit).contains(&discord_id) && !idents.contains(&unit.id) {
-                if !unit.acc_id.trim().is_empty() && !accounts.contains(&unit.acc_id) {
-                    accounts.push(unit.acc_id.clone());
-                }
-                idents.push(unit.id);
+        let mut add = |ident: i64, acc: &str| {
+            if !acc.trim().is_empty() && !accounts.iter().any(|a| a == acc) {
+                accounts.push(acc.to_owned());
             }
+            if !idents.contains(&ident) {
+                idents.push(ident);
+            }
+        };
+        // The roster holds the units on duty; a unit logged out is found by
+        // its shifts, which keep the Discord ids its identities carried.
+        for (unit, _) in units::load(&self.store).await? {
+            if unit.discord_ids().contains(&discord_id) {
+                add(unit.id, &unit.acc_id);
+            }
+        }
+        for shift in shifts::of_discord_member(&self.store, discord_id, DUTY_MEMBER_SHIFTS).await? {
+            add(shift.ident_id, &shift.acc_id);
         }
         Ok((!idents.is_empty()).then_some(MemberKey::Identities { accounts, idents }))
     }

@@ -53,6 +53,7 @@ fn shift(
         unit_num: num.into(),
         name: name.into(),
         department: dept.into(),
+        discord_ids: Vec::new(),
         start,
         end: end.map(|e| e.0),
         end_reason: end.map(|e| e.1),

@@ -217,6 +217,7 @@ fn seeded(id: i64, num: &str, start: Ms, last_seen: Ms, end: Option<(Ms, EndReas
         unit_num: num.into(),
         name: "Pat Quinn".into(),
         department: "LSPD".into(),
+        discord_ids: Vec::new(),
         start,
         end: end.map(|e| e.0),
         end_reason: end.map(|e| e.1),

@@ -85,6 +85,10 @@ pub struct Shift {
     pub unit_num: String,
     pub name: String,
     pub department: String,
+    /// The Discord ids the unit's identities carried (`discord:<id>`), so
+    /// a member is found by their shifts after the unit logged out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discord_ids: Vec<u64>,
     pub start: Ms,
     /// `None` while open.
     pub end: Option<Ms>,
@@ -108,6 +112,7 @@ impl Shift {
             unit_num: String::new(),
             name: String::new(),
             department: String::new(),
+            discord_ids: Vec::new(),
             start: at,
             end: None,
             end_reason: None,
@@ -131,6 +136,12 @@ impl Shift {
             let theirs = theirs.trim();
             if !theirs.is_empty() && mine != theirs {
                 *mine = theirs.to_owned();
+                changed = true;
+            }
+        }
+        for id in unit.discord_ids() {
+            if !self.discord_ids.contains(&id) {
+                self.discord_ids.push(id);
                 changed = true;
             }
         }

@@ -189,6 +189,23 @@ pub async fn refuse_writes(store: &Store, refuse: bool) -> Result<(), StoreError
     Ok(())
 }
 
+/// The shifts whose unit carried `discord:<discord_id>` among its
+/// identities, newest first, at most `limit`: who a member was, also after
+/// their unit logged out and left the roster (kept as long as the shifts).
+pub async fn of_discord_member(store: &Store, discord_id: u64, limit: i64) -> Result<Vec<Shift>, StoreError> {
+    decode(
+        sqlx::query_scalar(
+            "SELECT shift FROM shifts WHERE EXISTS
+               (SELECT 1 FROM json_each(shifts.shift, '$.discord_ids') WHERE json_each.value = ?)
+             ORDER BY start_at DESC LIMIT ?",
+        )
+        .bind(discord_id as i64)
+        .bind(limit)
+        .fetch_all(store.pool())
+        .await?,
+    )
+}
+
 fn decode(rows: Vec<String>) -> Result<Vec<Shift>, StoreError> {
     rows.iter()
         .map(|json| {
@@ -263,11 +280,22 @@ mod tests {
                 .all(|s| s.ident_id == 43)
         );
 
+        // A unit whose identities carry `discord:<id>` is found by its
+        // shifts, closed or open.
+        let mut linked = Tracker::new();
+        let body = r#"{"key":"k","type":"EVENT_UNIT_LOGIN","data":{"unit":{"id":44,"status":2,
+            "data":{"unitNum":"1-ADAM-44","apiIds":["license:1","discord:123456789012345678"]}}}}"#;
+        linked.apply(&event(body), 3_000);
+        save(&store, linked.open_shifts().cloned().collect()).await.unwrap();
+        let found = of_discord_member(&store, 123_456_789_012_345_678, 10).await.unwrap();
+        assert_eq!(found.iter().map(|s| s.ident_id).collect::<Vec<_>>(), vec![44]);
+        assert!(of_discord_member(&store, 123_456_789_012_345_679, 10).await.unwrap().is_empty());
+
         delete_ended_before(&store, 6_000).await.unwrap();
         assert_eq!(
             overlapping(&store, 0, 10_000).await.unwrap().len(),
-            1,
-            "the open shift stays"
+            2,
+            "the open shifts stay"
         );
     }
 }

@@ -24,33 +24,6 @@ pub async fn load(store: &Store) -> Result<Vec<(Unit, i64)>, StoreError> {
         .collect())
 }
 
-/// The units of the stored logins (newest first, at most `limit`) whose
-/// body mentions `discord:<discord_id>`: who a member was after their unit
-/// logged out and left the roster (kept as long as the events are).
-pub async fn logged_in_as_discord(
-    store: &Store,
-    discord_id: u64,
-    limit: i64,
-) -> Result<Vec<Unit>, StoreError> {
-    let bodies: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT body FROM events WHERE event_type = 'EVENT_UNIT_LOGIN'
-           AND CAST(body AS TEXT) LIKE ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(format!("%discord:{discord_id}%"))
-    .bind(limit)
-    .fetch_all(store.pool())
-    .await?;
-    Ok(bodies
-        .iter()
-        .filter_map(
-            |body| match crate::domain::event::Envelope::parse(body).ok()?.to_event() {
-                crate::domain::event::CadEvent::UnitLogin(login) => Some(login.unit),
-                _ => None,
-            },
-        )
-        .collect())
-}
-
 /// Drops every unit last seen before `cutoff` (by age, not by id: rows
 /// that no longer parse go too).
 pub async fn delete_unseen_since(store: &Store, cutoff: i64) -> Result<(), StoreError> {

@@ -339,6 +339,7 @@ mod tests {
             unit_num: num.into(),
             name: name.into(),
             department: dept.into(),
+            discord_ids: Vec::new(),
             start: 1_700_000_000_000,
             end: None,
             end_reason: None,

@@ -346,7 +346,7 @@ pub fn desired(
     for shift in open.iter().filter(|s| s.is_open()) {
         let unit = units.get(&shift.ident_id);
         match unit {
-            Some(unit) => members.extend(discord_ids(unit)),
+            Some(unit) => members.extend(unit.discord_ids()),
             None => recheck |= now - shift.start < FRESH_SHIFT_MS,
         }
         let acc = [shift.acc_id.as_str(), unit.map_or("", |u| u.acc_id.as_str())];
@@ -364,28 +364,6 @@ pub fn desired(
         }
     }
     (members, recheck)
-}
-
-/// The Discord user ids a unit's identities carry: `discord:<id>` (any
-/// case) among its api ids or as its community user id.
-pub fn discord_ids(unit: &Unit) -> Vec<u64> {
-    let mut ids: Vec<u64> = unit
-        .api_ids
-        .iter()
-        .chain(std::iter::once(&unit.community_user_id))
-        .filter_map(|id| {
-            let id = id.trim();
-            let (scheme, rest) = id.split_once(':')?;
-            scheme
-                .eq_ignore_ascii_case("discord")
-                .then(|| rest.trim().parse::<u64>().ok())
-                .flatten()
-                .filter(|n| *n > 0)
-        })
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
 }
 
 #[cfg(test)]
@@ -431,11 +409,11 @@ mod tests {
                 "discord:0",
             ],
         );
-        assert_eq!(discord_ids(&u), vec![123_456_789_012_345_678]);
+        assert_eq!(u.discord_ids(), vec![123_456_789_012_345_678]);
         let mut u = unit(2, "a", "1-A-2", &["license:abc"]);
-        assert!(discord_ids(&u).is_empty());
+        assert!(u.discord_ids().is_empty());
         u.community_user_id = "discord:42".into();
-        assert_eq!(discord_ids(&u), vec![42]);
+        assert_eq!(u.discord_ids(), vec![42]);
     }
 
     #[test]

@@ -115,6 +115,28 @@ pub struct Unit {
 }
 
 impl Unit {
+    /// The Discord user ids the unit's identities carry: `discord:<id>`
+    /// (any case) among its api ids or as its community user id; sorted,
+    /// each once.
+    pub fn discord_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .api_ids
+            .iter()
+            .chain(std::iter::once(&self.community_user_id))
+            .filter_map(|id| {
+                let (scheme, rest) = id.trim().split_once(':')?;
+                scheme
+                    .eq_ignore_ascii_case("discord")
+                    .then(|| rest.trim().parse::<u64>().ok())
+                    .flatten()
+                    .filter(|n| *n > 0)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Reads one unit; `prefix` names it in the misfit reason (`unit.`, `units[0].`).
     pub(super) fn from_value(value: &Value, prefix: &str) -> Fit<Self> {
         let obj = value
