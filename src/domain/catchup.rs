@@ -96,6 +96,30 @@ impl Repairs {
     }
 }
 
+/// What live events named while the catch-up was listing: their repairs
+/// are dropped (the live event is newer than the list, or than the stored
+/// state the list was compared with).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub units: BTreeSet<i64>,
+    pub dispatch: BTreeSet<i64>,
+    pub calls_911: BTreeSet<i64>,
+}
+
+impl Repairs {
+    /// These repairs without those about what `touched` names.
+    pub fn without(mut self, touched: &Touched) -> Self {
+        self.new_dispatch.retain(|id| !touched.dispatch.contains(id));
+        self.closed_dispatch.retain(|id| !touched.dispatch.contains(id));
+        self.new_911.retain(|id| !touched.calls_911.contains(id));
+        self.removed_911.retain(|id| !touched.calls_911.contains(id));
+        self.logins.retain(|id| !touched.units.contains(id));
+        self.logouts.retain(|id| !touched.units.contains(id));
+        self.statuses.retain(|(id, _)| !touched.units.contains(id));
+        self
+    }
+}
+
 /// Compares `listed` with `stored`.
 pub fn diff(stored: &Stored, listed: &Listed) -> Repairs {
     let on_roster_or_shift: BTreeSet<i64> =
@@ -208,6 +232,36 @@ mod tests {
         );
         assert_eq!(repairs.statuses, vec![(42, 3)]);
         assert_eq!(repairs.count(), 5);
+    }
+
+    #[test]
+    fn what_live_events_named_meanwhile_is_left_alone() {
+        let repairs = Repairs {
+            new_dispatch: vec![1, 2],
+            closed_dispatch: vec![3],
+            new_911: vec![7],
+            removed_911: vec![8],
+            logins: vec![42, 43],
+            logouts: vec![57],
+            statuses: vec![(60, 2), (61, 3)],
+        };
+        let touched = Touched {
+            units: set(&[43, 57, 61]),
+            dispatch: set(&[2, 3]),
+            calls_911: set(&[8]),
+        };
+        assert_eq!(
+            repairs.without(&touched),
+            Repairs {
+                new_dispatch: vec![1],
+                closed_dispatch: vec![],
+                new_911: vec![7],
+                removed_911: vec![],
+                logins: vec![42],
+                logouts: vec![],
+                statuses: vec![(60, 2)],
+            }
+        );
     }
 
     #[test]

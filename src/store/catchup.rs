@@ -94,6 +94,25 @@ pub async fn workers_settled(store: &Store) -> Result<bool, StoreError> {
     Ok(pending == 0 && cursor >= last_id)
 }
 
+/// The id of the last stored event (0: none).
+pub async fn last_event_id(store: &Store) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM events")
+        .fetch_one(store.pool())
+        .await?)
+}
+
+/// The bodies of the events heard (not echoes, not the catch-up's) after
+/// event `id`, oldest first.
+pub async fn heard_after(store: &Store, id: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT body FROM events WHERE id > ? AND echo = 0 AND (source IS NULL OR source <> ?) ORDER BY id",
+    )
+    .bind(id)
+    .bind(SOURCE)
+    .fetch_all(store.pool())
+    .await?)
+}
+
 /// When the listener last stored an event (the catch-up's own excluded).
 pub async fn last_heard_ms(store: &Store) -> Result<Option<i64>, StoreError> {
     Ok(

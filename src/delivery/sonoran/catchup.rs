@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use super::SonoranApi;
 use super::errors::SonoranError;
 use super::types::{CallTable, DispatchCall, EmergencyCall, Unit};
-use crate::domain::catchup::{Listed, Repairs, diff};
+use crate::domain::catchup::{Listed, Repairs, Touched, diff};
+use crate::domain::event::{CadEvent, Envelope, UnitStatusEvent};
 use crate::domain::now_ms;
 use crate::domain::sonoran::Endpoint;
 use crate::store::catchup as stored;
@@ -144,9 +145,12 @@ impl CatchUp {
         if spent(Endpoint::GetCalls) {
             api.calls(CallTable::All, CLOSED_LIMIT, 0).await?;
         }
+        // What was stored, as of this event: live events stored after it
+        // (while the lists are fetched) win over the lists.
+        let snapshot = stored::last_event_id(store).await?;
+        let before = stored::stored_state(store).await?;
         let units = api.all_active_units(false, false).await?;
         let calls = api.calls(CallTable::All, CLOSED_LIMIT, 0).await?;
-        let before = stored::stored_state(store).await?;
         let listed = Listed {
             active_dispatch: calls
                 .active
@@ -157,7 +161,8 @@ impl CatchUp {
             emergency: calls.emergency.iter().map(|c| c.call_id).collect(),
             units: units.iter().map(|u| (u.id, u.status)).collect(),
         };
-        let repairs = diff(&before, &listed);
+        let touched = touched(&stored::heard_after(store, snapshot).await?);
+        let repairs = diff(&before, &listed).without(&touched);
         let events = synthetic_events(&repairs, &units, &calls.active, &calls.emergency);
         if !events.is_empty() {
             stored::insert(store, events).await?;
@@ -212,6 +217,38 @@ impl CatchUp {
         let since = heard.max(caught_up).max(started);
         Ok(Some(Duration::from_millis(now_ms().saturating_sub(since) as u64)))
     }
+}
+
+/// The units and calls these event bodies name.
+fn touched(bodies: &[Vec<u8>]) -> Touched {
+    let mut t = Touched::default();
+    for body in bodies {
+        let Ok(envelope) = Envelope::parse(body) else {
+            continue;
+        };
+        match envelope.to_event() {
+            CadEvent::UnitLogin(login) => {
+                t.units.insert(login.unit.id);
+            }
+            CadEvent::UnitLogout { ident_id } => {
+                t.units.insert(ident_id);
+            }
+            CadEvent::UnitStatus(UnitStatusEvent::Idents { ident_ids, .. }) => t.units.extend(ident_ids),
+            CadEvent::UnitStatus(UnitStatusEvent::Units(units)) | CadEvent::UnitUpdate { units } => {
+                t.units.extend(units.iter().map(|u| u.id));
+            }
+            CadEvent::DispatchNew(e) | CadEvent::DispatchEdit(e) => {
+                t.dispatch.insert(e.dispatch.call_id);
+            }
+            CadEvent::DispatchClosed { call_ids, .. } => t.dispatch.extend(call_ids),
+            CadEvent::Call911(call) => {
+                t.calls_911.insert(call.call_id);
+            }
+            CadEvent::Remove911 { call_ids } => t.calls_911.extend(call_ids),
+            _ => {}
+        }
+    }
+    t
 }
 
 /// The repairs as push events, in the order they are applied: units first
@@ -301,7 +338,6 @@ fn emergency_json(c: &EmergencyCall) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{CadEvent, Envelope};
 
     fn parsed(events: &[(String, Vec<u8>)]) -> Vec<CadEvent> {
         events
@@ -392,6 +428,26 @@ mod tests {
                 .all(|(_, body)| !String::from_utf8_lossy(body).contains("\"key\"")),
             "no API key in a synthetic body"
         );
+    }
+
+    #[test]
+    fn live_events_name_the_units_and_calls_they_change() {
+        let bodies: Vec<Vec<u8>> = [
+            r#"{"type":"EVENT_UNIT_LOGIN","data":{"unit":{"id":42,"status":2,"data":{}}}}"#,
+            r#"{"type":"EVENT_UNIT_LOGOUT","data":{"identId":57}}"#,
+            r#"{"type":"EVENT_UNIT_STATUS","data":{"identIds":[60],"status":3}}"#,
+            r#"{"type":"EVENT_DISPATCH_CLOSED","data":{"callIds":[1187]}}"#,
+            r#"{"type":"EVENT_REMOVE_911","data":{"callIds":[3301]}}"#,
+            r#"{"type":"EVENT_TONE","data":{}}"#,
+            "not json",
+        ]
+        .iter()
+        .map(|b| b.as_bytes().to_vec())
+        .collect();
+        let t = touched(&bodies);
+        assert_eq!(t.units.into_iter().collect::<Vec<_>>(), vec![42, 57, 60]);
+        assert_eq!(t.dispatch.into_iter().collect::<Vec<_>>(), vec![1187]);
+        assert_eq!(t.calls_911.into_iter().collect::<Vec<_>>(), vec![3301]);
     }
 
     #[test]
