@@ -61,6 +61,26 @@ fn embeds_text(message: &RecordedMessage) -> String {
     message.body["embeds"].to_string()
 }
 
+/// The live board's channel.
+const CH_BOARD: u64 = 109;
+
+/// Waits until the board, as the fake holds its messages now, shows every
+/// one of `shown` and none of `gone`.
+async fn board_shows(discord: &FakeDiscord, shown: &[&str], gone: &[&str]) {
+    let what = format!("the board to show {shown:?} and not {gone:?}");
+    eventually(WAIT, &what, || async {
+        let text: String = discord
+            .successful_messages()
+            .into_iter()
+            .filter(|m| m.channel_id == CH_BOARD && m.method == "POST")
+            .filter_map(|m| discord.message(m.message_id))
+            .map(|m| m["embeds"].to_string())
+            .collect();
+        (shown.iter().all(|s| text.contains(s)) && !gone.iter().any(|g| text.contains(g))).then_some(())
+    })
+    .await
+}
+
 async fn start(discord: &FakeDiscord, sonoran: &FakeSonoran, extra: &[(&str, &str)]) -> TestApp {
     let url = sonoran.base_url();
     let mut vars = vec![
@@ -81,7 +101,17 @@ async fn after_a_restart_the_catch_up_repairs_the_channels_the_roster_and_the_sh
     let sonoran = FakeSonoran::start().await;
     let game = FakeGame::start().await;
     let forward = game.url();
-    let app = start(&discord, &sonoran, &[("FORWARD_URLS", &forward)]).await;
+    let board = CH_BOARD.to_string();
+    let app = start(
+        &discord,
+        &sonoran,
+        &[
+            ("FORWARD_URLS", &forward),
+            ("DISCORD_CHANNEL_BOARD", &board),
+            ("BOARD_MIN_INTERVAL", "50ms"),
+        ],
+    )
+    .await;
     // The catch-up at start: the CAD lists nothing, nothing is stored.
     let first = caught_up_after(&app.store, 0).await;
     assert!(first.result.contains("nothing to repair"), "{}", first.result);
@@ -99,12 +129,15 @@ async fn after_a_restart_the_catch_up_repairs_the_channels_the_roster_and_the_sh
     }
     app.drained(WAIT).await;
     game.wait_for_bodies(3, WAIT).await;
-    let posted = discord.wait_for_messages(3, WAIT).await;
-    let card_1187 = posted
-        .iter()
-        .find(|m| m.channel_id == CH_DISPATCH && m.method == "POST")
-        .expect("the dispatch card")
-        .message_id;
+    let card_1187 = eventually(WAIT, "the dispatch card", || async {
+        discord
+            .successful_messages()
+            .into_iter()
+            .find(|m| m.channel_id == CH_DISPATCH && m.method == "POST")
+            .map(|m| m.message_id)
+    })
+    .await;
+    board_shows(&discord, &["1-ADAM-57", "Armed Robbery"], &[]).await;
     eventually(WAIT, "two shifts open", || async {
         (shifts::open(&app.store).await.unwrap().len() == 2).then_some(())
     })
@@ -189,6 +222,15 @@ async fn after_a_restart_the_catch_up_repairs_the_channels_the_roster_and_the_sh
         Some(CardState::Dispatch { closed, .. }) => assert!(!closed),
         other => panic!("{other:?}"),
     }
+
+    // The live board follows: Carol and the new call on it, Bob and the
+    // closed call off it.
+    board_shows(
+        &discord,
+        &["1-ADAM-70", "Traffic Stop", "1-ADAM-12"],
+        &["1-ADAM-57", "Armed Robbery"],
+    )
+    .await;
 
     // The roster: Alice on scene, Carol in, Bob out.
     let roster: Vec<(i64, i64)> = units::load(&app.store)
