@@ -28,6 +28,7 @@ use crate::delivery::discord::sink::{DiscordSink, LogSink};
 use crate::delivery::discord::worker::RenderWorker;
 use crate::delivery::duty::{ShiftSettings, ShiftWorker};
 use crate::delivery::relay::RelayWorker;
+use crate::delivery::sonoran::catchup::{CatchUp, Trigger};
 use crate::delivery::sonoran::{self, SonoranApi};
 use crate::domain::alert::{Alert, Alerts};
 use crate::domain::echo::EchoFilter;
@@ -58,6 +59,8 @@ pub struct Application {
     shifts_changed: Arc<tokio::sync::Notify>,
     /// Sonoran's API (off unless `SONORAN_API=on`); its own HTTP client.
     sonoran: SonoranApi,
+    /// The catch-up through that API (at start, after silence, `/catchup`).
+    catchup: CatchUp,
 }
 
 impl Application {
@@ -118,6 +121,7 @@ impl Application {
                 "DISCORD_TOKEN is empty: Discord is off; messages it would post are written to the log"
             );
         }
+        let catchup = CatchUp::new(store.clone(), sonoran.clone(), ingest.wake.clone());
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
@@ -135,6 +139,7 @@ impl Application {
             alert_rx,
             duty_changed: Arc::new(tokio::sync::Notify::new()),
             shifts_changed: Arc::new(tokio::sync::Notify::new()),
+            catchup,
             sonoran,
         })
     }
@@ -155,6 +160,7 @@ impl Application {
         })
         .with_duty_wake(self.duty_changed.clone())
         .with_sonoran(self.sonoran.clone())
+        .with_catchup(self.catchup.clone())
     }
 
     /// Notified when shifts or member links change (the shift worker and
@@ -325,16 +331,28 @@ impl Application {
         if self.sonoran.is_on() {
             // The plan behind the key, for the log and `/status` (§9 of the API doc).
             let api = self.sonoran.clone();
-            let stop = stop.clone();
+            let stop_plan = stop.clone();
             tasks.spawn(async move {
                 tokio::select! {
-                    _ = stop.cancelled() => {}
+                    _ = stop_plan.cancelled() => {}
                     result = api.version() => match result {
                         Ok(plan) => tracing::info!(plan = %plan.name, "Sonoran API: the community's plan"),
                         Err(error) => tracing::warn!(%error, "Sonoran API: could not read the community's plan"),
                     },
                 }
             });
+            // The catch-up at start: what changed while cadbridge was down.
+            let catchup = self.catchup.clone();
+            let stop_start = stop.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = stop_start.cancelled() => {}
+                    _ = catchup.run(Trigger::Start) => {}
+                }
+            });
+            if let Some(after) = self.config.catchup_after_silence {
+                tasks.spawn(self.catchup.clone().watch_silence(after, stop.clone()));
+            }
         }
 
         let mut destinations = vec![destinations::DISCORD_NAME.to_string()];

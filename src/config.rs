@@ -147,6 +147,10 @@ pub struct Config {
     /// An open shift with no event about its unit for this long is closed,
     /// at its last-seen time, as stale.
     pub duty_stale_after: Duration,
+    /// `CATCHUP_AFTER_SILENCE`: with the API on, a catch-up runs when the
+    /// listener has heard nothing for this long while units are on duty;
+    /// `None` (`off` or `0`): only at start and on `/catchup`.
+    pub catchup_after_silence: Option<Duration>,
     /// Shifts that ended longer ago than this many days are deleted.
     pub duty_retention_days: u32,
     /// Where days, weeks and months of the duty reports start.
@@ -388,6 +392,15 @@ impl Config {
             duty_stale_after: env.parse_or("DUTY_STALE_AFTER", "a duration such as 12h", "12h", |s| {
                 parse_duration(s).filter(|d| !d.is_zero())
             })?,
+            catchup_after_silence: env.parse_or(
+                "CATCHUP_AFTER_SILENCE",
+                "a duration such as 10m, or off",
+                "10m",
+                |s| match s.trim() {
+                    "off" | "0" => Some(None),
+                    d => parse_duration(d).map(|d| (!d.is_zero()).then_some(d)),
+                },
+            )?,
             duty_retention_days: env.parse_or(
                 "DUTY_RETENTION_DAYS",
                 "a whole number of days, at least 1",
@@ -713,6 +726,20 @@ mod tests {
         let err = config(&[("SONORAN_API_KEY", "k"), ("DISCORD_ROLE_ON_DUTY", "7")]).unwrap_err();
         assert_eq!(err.var, "DISCORD_ROLE_ON_DUTY");
         assert!(err.problem.contains("DISCORD_GUILD_ID"), "{err}");
+    }
+
+    #[test]
+    fn the_catch_up_silence_defaults_to_ten_minutes_and_can_be_off() {
+        let cfg = config(&[("SONORAN_API_KEY", "k")]).unwrap();
+        assert_eq!(cfg.catchup_after_silence, Some(Duration::from_secs(600)));
+        for off in ["off", "0", "0s"] {
+            let cfg = config(&[("SONORAN_API_KEY", "k"), ("CATCHUP_AFTER_SILENCE", off)]).unwrap();
+            assert_eq!(cfg.catchup_after_silence, None, "{off}");
+        }
+        let cfg = config(&[("SONORAN_API_KEY", "k"), ("CATCHUP_AFTER_SILENCE", "90s")]).unwrap();
+        assert_eq!(cfg.catchup_after_silence, Some(Duration::from_secs(90)));
+        let err = config(&[("SONORAN_API_KEY", "k"), ("CATCHUP_AFTER_SILENCE", "soon")]).unwrap_err();
+        assert_eq!(err.var, "CATCHUP_AFTER_SILENCE");
     }
 
     #[test]

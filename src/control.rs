@@ -10,8 +10,10 @@ use chrono_tz::Tz;
 
 use crate::config::Secret;
 use crate::delivery::discord::routing::Routing;
+use crate::delivery::sonoran::catchup::{CatchUp, CatchUpError, Trigger};
 use crate::delivery::sonoran::types::Account;
 use crate::delivery::sonoran::{SonoranApi, SonoranError};
+use crate::domain::catchup::Repairs;
 use crate::domain::ids::ChannelId;
 use crate::domain::now_ms;
 use crate::domain::route::RouteKind;
@@ -19,6 +21,7 @@ use crate::duty::period;
 use crate::duty::report::{self, Total};
 use crate::duty::{Ms, Period, PeriodError, Shift, Span};
 use crate::ingest::{Accepted, Ingest, IngestError};
+pub use crate::store::catchup::LastCatchUp;
 use crate::store::destinations::RelayTarget;
 use crate::store::links;
 pub use crate::store::links::{LinkSource, LinkTarget, MemberLink};
@@ -49,6 +52,8 @@ pub struct Control {
     duty_changed: Arc<tokio::sync::Notify>,
     duty: DutyOptions,
     sonoran: SonoranApi,
+    /// The catch-up (`None`: not wired; answers as if the API were off).
+    catchup: Option<CatchUp>,
 }
 
 /// Why `/link` could not link a member.
@@ -79,6 +84,7 @@ impl Control {
             duty_changed: Arc::new(tokio::sync::Notify::new()),
             duty: DutyOptions::default(),
             sonoran: SonoranApi::off(),
+            catchup: None,
         }
     }
 
@@ -98,6 +104,25 @@ impl Control {
     pub fn with_sonoran(mut self, api: SonoranApi) -> Self {
         self.sonoran = api;
         self
+    }
+
+    /// The same levers, with `/catchup` running `catchup`.
+    pub fn with_catchup(mut self, catchup: CatchUp) -> Self {
+        self.catchup = Some(catchup);
+        self
+    }
+
+    /// `/catchup`: one catch-up now (never two at once; never with the API off).
+    pub async fn catch_up(&self) -> Result<Repairs, CatchUpError> {
+        match &self.catchup {
+            Some(catchup) => catchup.run(Trigger::Command).await,
+            None => Err(CatchUpError::Off),
+        }
+    }
+
+    /// The last catch-up's time and result, for `/status`.
+    pub async fn last_catch_up(&self) -> Result<Option<LastCatchUp>, StoreError> {
+        crate::store::catchup::last(&self.store).await
     }
 
     /// Sonoran's API (off unless `SONORAN_API=on`).

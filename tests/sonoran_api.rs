@@ -541,8 +541,10 @@ async fn app_with_api(discord: &FakeDiscord, sonoran: &FakeSonoran) -> TestApp {
     let app = TestApp::spawn_with_discord(discord, &[("SONORAN_API", "on"), ("SONORAN_API_URL", &url)]).await;
     discord.wait_for_gateway(WAIT).await;
     discord.wait_for_commands(WAIT).await;
-    // At start cadbridge reads the plan once.
+    // At start cadbridge reads the plan once, and catches up: one list of
+    // units, then one of calls.
     sonoran.wait_for_route(Route::GetVersion, 1, WAIT).await;
+    sonoran.wait_for_route(Route::GetCalls, 1, WAIT).await;
     app
 }
 
@@ -683,7 +685,10 @@ async fn link_through_the_bot_links_refreshes_and_explains_not_found_and_the_lim
         status.content
     );
     assert!(
-        status.content.contains("getActiveUnits 1/1 of 3"),
+        // The catch-up at start spent one of each list.
+        status
+            .content
+            .contains("getCalls 1/2 of 5 · getActiveUnits 0/1 of 3"),
         "{}",
         status.content
     );
@@ -697,7 +702,7 @@ async fn link_through_the_bot_links_refreshes_and_explains_not_found_and_the_lim
         "{ready}"
     );
     assert!(
-        ready.contains("getAccount 0/5 of 10, getCalls 2/2 of 5"),
+        ready.contains("getAccount 0/5 of 10, getCalls 1/2 of 5"),
         "{ready}"
     );
 

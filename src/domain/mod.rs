@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod board;
 pub mod card;
+pub mod catchup;
 pub mod echo;
 pub mod embed;
 pub mod event;

@@ -3,6 +3,7 @@
 
 pub mod board;
 pub mod cards;
+pub mod catchup;
 pub mod destinations;
 pub mod duty_state;
 pub mod gauges;
@@ -282,7 +283,11 @@ pub struct Pruned {
 /// What `/status` shows.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
+    /// Events heard since the day began, by type (the catch-up's own left out).
     pub today_by_type: Vec<(String, i64)>,
+    /// Events the catch-up reconstructed since the day began.
+    pub recovered_today: i64,
+    /// The last event heard (the catch-up's own left out).
     pub last_event_ms: Option<i64>,
     pub queues: Vec<QueueDepth>,
     pub discord_waiting: i64,
@@ -301,15 +306,21 @@ impl Store {
     /// Counts for `/status`: events since `since_ms` by type, queue depths.
     pub async fn stats(&self, since_ms: i64) -> Result<Stats, StoreError> {
         let today_by_type = sqlx::query_as(
-            "SELECT event_type, COUNT(*) FROM events WHERE received_at >= ? AND echo = 0
+            "SELECT event_type, COUNT(*) FROM events
+             WHERE received_at >= ? AND echo = 0 AND (source IS NULL OR source <> ?)
              GROUP BY event_type ORDER BY COUNT(*) DESC, event_type",
         )
         .bind(since_ms)
+        .bind(catchup::SOURCE)
         .fetch_all(&self.pool)
         .await?;
-        let last_event_ms = sqlx::query_scalar("SELECT MAX(received_at) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
+        let recovered_today =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE received_at >= ? AND source = ?")
+                .bind(since_ms)
+                .bind(catchup::SOURCE)
+                .fetch_one(&self.pool)
+                .await?;
+        let last_event_ms = catchup::last_heard_ms(self).await?;
         let queues = sqlx::query(
             "SELECT CASE d.kind WHEN 'discord' THEN 'discord' ELSE 'relay:' || d.url END
                         || CASE WHEN d.retired_at IS NULL THEN '' ELSE ' (removed)' END,
@@ -334,6 +345,7 @@ impl Store {
         .await?;
         Ok(Stats {
             today_by_type,
+            recovered_today,
             last_event_ms,
             queues,
             discord_waiting,

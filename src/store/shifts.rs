@@ -90,17 +90,19 @@ pub struct EventRow {
     pub received_at: i64,
     pub echo: bool,
     pub body: Vec<u8>,
+    /// The sender's address, or `catchup` for the catch-up's synthetic events.
+    pub source: Option<String>,
 }
 
 /// The events after `cursor` (an events id), oldest first, at most `limit`.
 pub async fn events_after(store: &Store, cursor: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT id, received_at, echo, body FROM events WHERE id > ? ORDER BY id LIMIT ?")
-            .bind(cursor)
-            .bind(limit)
-            .fetch_all(store.pool())
-            .await?,
+    Ok(sqlx::query_as(
+        "SELECT id, received_at, echo, body, source FROM events WHERE id > ? ORDER BY id LIMIT ?",
     )
+    .bind(cursor)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?)
 }
 
 /// The shift worker's cursor (0 before its first commit: it then starts

@@ -34,10 +34,14 @@ pub async fn delete_unseen_since(store: &Store, cutoff: i64) -> Result<(), Store
 }
 
 /// The oldest `limit` events waiting for the render worker: outbox id,
-/// received at, body.
-pub async fn pending_render(store: &Store, limit: i64) -> Result<Vec<(i64, i64, Vec<u8>)>, StoreError> {
+/// received at, body, source (`catchup` for the catch-up's events).
+#[allow(clippy::type_complexity)]
+pub async fn pending_render(
+    store: &Store,
+    limit: i64,
+) -> Result<Vec<(i64, i64, Vec<u8>, Option<String>)>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT o.id, e.received_at, e.body FROM outbox o JOIN events e ON e.id = o.event_id
+        "SELECT o.id, e.received_at, e.body, e.source FROM outbox o JOIN events e ON e.id = o.event_id
          WHERE o.destination_id = ? AND o.state = 'pending' ORDER BY o.id LIMIT ?",
     )
     .bind(DISCORD_ID)

@@ -5,6 +5,7 @@
 //! checks each member itself (`duty.rs`), and `/link`, which every member
 //! uses for themselves.
 
+mod catchup;
 mod duty;
 mod duty_link;
 mod forwarding;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<poise::Command<BotData, Error>> {
         relay::relay(),
         duty::duty(),
         link::link(),
+        catchup::catchup(),
     ]
 }
 

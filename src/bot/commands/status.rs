@@ -38,10 +38,34 @@ pub async fn status(ctx: Context<'_>) -> Result<(), Error> {
     let _ = writeln!(
         out,
         "Last event: {}",
-        stats.last_event_ms.map_or("none yet".into(), when)
+        stats.last_event_ms.map_or("none yet".into(), |ms| format!(
+            "{} ({} ago)",
+            when(ms),
+            age(now - ms)
+        ))
     );
+    match data.control.last_catch_up().await? {
+        Some(last) => {
+            let _ = writeln!(
+                out,
+                "Last catch-up: {} — {}",
+                when(last.at_ms),
+                crate::domain::embed::sanitize_line(&last.result)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "Last catch-up: none yet");
+        }
+    }
     let today: i64 = stats.today_by_type.iter().map(|(_, n)| n).sum();
     let _ = writeln!(out, "Events today (UTC): **{today}**");
+    if stats.recovered_today > 0 {
+        let _ = writeln!(
+            out,
+            "  plus {} reconstructed by the catch-up (shown in Discord, never relayed)",
+            stats.recovered_today
+        );
+    }
     for (event_type, n) in stats.today_by_type.iter().take(15) {
         let _ = writeln!(out, "  `{event_type}` ×{n}");
     }

@@ -123,6 +123,21 @@ pub fn render(
     drafts.into_iter().map(|d| d.finish(kind, &ctx)).collect()
 }
 
+/// The footer mark of a card rendered from one of the catch-up's synthetic
+/// events (a change cadbridge missed while it was not listening).
+pub const RECOVERED: &str = "recovered after downtime";
+
+/// Marks a card as rendered from the catch-up: its footer ends with
+/// [`RECOVERED`]. The stored state is unchanged, so a later live event
+/// renders the card without the mark.
+pub fn mark_recovered(card: &mut Card) {
+    let footer = match card.embed.footer.take() {
+        Some(f) if !f.text.trim().is_empty() => format!("{} · {RECOVERED}", f.text),
+        _ => RECOVERED.to_owned(),
+    };
+    card.embed = std::mem::take(&mut card.embed).footer(footer).fit();
+}
+
 /// The content line for a message made of these cards: each role once, in
 /// order (`<@&123> <@&456>`), empty when none.
 pub fn mention_content(mentions: &[u64]) -> String {

@@ -147,8 +147,9 @@ impl RenderWorker {
         };
         let mut thread_changes: Vec<CallThreadChange> = Vec::new();
         let now = now_ms();
-        for (_, received_at, body) in &rows {
+        for (_, received_at, body, source) in &rows {
             let received_at = *received_at;
+            let recovered = source.as_deref() == Some(crate::store::catchup::SOURCE);
             let Ok(envelope) = Envelope::parse(body) else {
                 continue;
             };
@@ -173,7 +174,10 @@ impl RenderWorker {
                     priors.insert(key, state);
                 }
             }
-            for card in render::render(&event, &priors, &roster, &self.roles, received_at) {
+            for mut card in render::render(&event, &priors, &roster, &self.roles, received_at) {
+                if recovered {
+                    render::mark_recovered(&mut card);
+                }
                 let mut prior = None;
                 if let (Some(key), Some(state)) = (&card.key, &card.state) {
                     prior = priors.insert(key.clone(), state.clone());

@@ -19,6 +19,10 @@
 //! closed a shift, the `on_change` listeners are woken (the live board, the
 //! on-duty role).
 //!
+//! A logout made by the catch-up (`source = 'catchup'`: the unit was no
+//! longer in the CAD's list) closes the shift as `reconciled`
+//! ([`Tracker::reconcile_out`]) at the catch-up's time, not as a logout.
+//!
 //! The first start on an existing database has no cursor: the worker then
 //! reads the events still stored (up to `RETENTION_DAYS` back), so the
 //! shift records begin with the history cadbridge has.
@@ -32,8 +36,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::worker_loop::{self, Next, Step};
-use crate::domain::event::Envelope;
+use crate::domain::event::{CadEvent, Envelope};
 use crate::duty::shift::{Change, Ms, Shift, Tracker};
+use crate::store::catchup;
 use crate::store::shifts as stored;
 use crate::store::{Store, StoreError, now_ms};
 
@@ -151,7 +156,19 @@ impl ShiftWorker {
                 continue;
             };
             let event = envelope.to_event();
-            for change in tracker.apply(&event, row.received_at) {
+            let changes = match event {
+                // The catch-up found the unit gone from the CAD's list: its
+                // logout was missed, so the shift ends as reconciled, at
+                // the catch-up's time.
+                CadEvent::UnitLogout { ident_id } if row.source.as_deref() == Some(catchup::SOURCE) => {
+                    tracker
+                        .reconcile_out(ident_id, row.received_at)
+                        .into_iter()
+                        .collect()
+                }
+                event => tracker.apply(&event, row.received_at),
+            };
+            for change in changes {
                 changed = true;
                 if let Change::Closed(shift) = change {
                     closed.push(shift);

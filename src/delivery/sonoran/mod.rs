@@ -3,6 +3,7 @@
 //! wrong ([`errors::SonoranError`]) and the shapes of requests and answers
 //! ([`types`]). Only called when `SONORAN_API=on`.
 
+pub mod catchup;
 pub mod client;
 pub mod errors;
 pub mod types;
