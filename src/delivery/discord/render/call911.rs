@@ -97,6 +97,9 @@ fn embed(call: &Call911Event, removed: bool) -> Embed {
     if let Some(postal) = call.postal.as_deref().filter(|p| !is_blank(p)) {
         embed = embed.field("Postal", line(postal, 40), true);
     }
+    if let Some(dispatch) = crate::domain::buttons::linked_dispatch(call) {
+        embed = embed.field("Dispatch", format!("→ dispatch #{dispatch}"), true);
+    }
     let kind = if call.is_emergency {
         "Emergency 911 call"
     } else {
