@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::fake_discord::{CALLBACK_DEFERRED, FLAG_EPHEMERAL, FakeDiscord, Presser, RecordedMessage};
-use support::fake_sonoran::{Account, DispatchCall, FakeSonoran, Route, Unit};
+use support::fake_sonoran::{Account, DispatchCall, FakeSonoran, Route, Scripted, Unit};
 use support::ids::{CH_911, CH_DISPATCH};
 use support::{TestApp, eventually, fixture};
 
@@ -563,6 +563,20 @@ async fn create_call_on_a_911_card_makes_a_dispatch_call_and_links_both_cards() 
     edit_event["data"]["dispatch"]["title"] = json!("Robbery, suspects fled");
     assert_eq!(app.post(edit_event.to_string()).await.0, 200);
     edited_with(&discord, new_card.message_id, "Robbery, suspects fled").await;
+
+    // The CAD sends the 911 call again: its card still names the dispatch call, without a button.
+    let mut again: Value = serde_json::from_slice(&fixture("EVENT_911.json")).unwrap();
+    again["data"]["call"]["description"] = json!("They left in a red car.");
+    assert_eq!(app.post(again.to_string()).await.0, 200);
+    let edit = edited_with(&discord, posted.message_id, "They left in a red car.").await;
+    assert!(
+        edit.body["embeds"]
+            .to_string()
+            .contains(&format!("→ dispatch #{created}")),
+        "{}",
+        edit.body
+    );
+    assert_eq!(edit.body["components"], json!([]));
 }
 
 #[tokio::test]
@@ -576,4 +590,49 @@ async fn with_the_api_off_cards_carry_no_buttons() {
     assert!(dispatch.body.get("components").is_none(), "{}", dispatch.body);
     assert!(call911.body.get("components").is_none(), "{}", call911.body);
     assert!(sonoran.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_action_the_plan_lacks_is_explained_and_the_card_is_left_as_it_was() {
+    let discord = FakeDiscord::start().await;
+    let sonoran = seeded().await;
+    sonoran.answer_always(Route::CloseDispatchCalls, Some(Scripted::plan_refused()));
+    let app = start(&discord, &sonoran, &[]).await;
+    let message = card(&app, &discord, "EVENT_DISPATCH_NEW.json", CH_DISPATCH)
+        .await
+        .message_id;
+    let reply = discord
+        .press_button(
+            CH_DISPATCH,
+            message,
+            "cb1:close:1187",
+            &dispatcher(DAN_DISCORD, "dan"),
+        )
+        .await;
+    assert_private(&reply);
+    assert!(
+        reply.content.contains("plan does not include"),
+        "{}",
+        reply.content
+    );
+    assert_eq!(sonoran.requests_to(Route::CloseDispatchCalls).len(), 1);
+    // Still open in cadbridge: no edit took the buttons off.
+    let state = cadbridge::store::cards::load_state(&app.store, "dispatch:1187")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            state,
+            cadbridge::domain::card::CardState::Dispatch { closed: false, .. }
+        ),
+        "{state:?}"
+    );
+    assert!(
+        !discord
+            .messages()
+            .iter()
+            .any(|m| m.method == "PATCH" && m.message_id == message),
+        "the card was not edited"
+    );
 }

@@ -58,7 +58,7 @@ async fn component(
         return Ok(());
     };
     let who = presser(&press.user, press.member.as_ref());
-    if action == Action::Note && data.control.may_press(action, &who) {
+    if action == Action::Note && data.control.sonoran().is_on() && data.control.may_press(action, &who) {
         // The form first; the note is sent when it is submitted.
         let form = CreateModal::new(
             Action::NoteSubmit.custom_id(call_id),
