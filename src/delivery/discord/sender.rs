@@ -399,3 +399,57 @@ fn message_body(embeds: &[&Embed], mentions: &[u64]) -> Value {
         "allowed_mentions": { "parse": [], "roles": roles.iter().map(u64::to_string).collect::<Vec<_>>() },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::card::CardState;
+    use crate::domain::event::CadEvent;
+
+    fn card(id: i64, state: Option<CardState>) -> DirtyCard {
+        DirtyCard {
+            id,
+            channel_id: ChannelId(1),
+            message_id: None,
+            version: 1,
+            attempts: 0,
+            next_attempt_at: 0,
+            updated_at: 0,
+            embed: Embed::new().title(format!("card {id}")),
+            mentions: Vec::new(),
+            notify: false,
+            state,
+        }
+    }
+
+    fn call(id: i64) -> Option<CardState> {
+        let CadEvent::DispatchNew(e) = CadEvent::parse(
+            "EVENT_DISPATCH_NEW",
+            &json!({ "data": { "dispatch": { "callId": id } } }),
+        ) else {
+            panic!("a dispatch call");
+        };
+        Some(CardState::Dispatch {
+            dispatch: e.dispatch,
+            closed: false,
+        })
+    }
+
+    fn ids(group: &[&DirtyCard]) -> Vec<i64> {
+        group.iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn a_card_with_buttons_goes_alone_and_stops_a_group_before_it() {
+        let backlog = vec![card(1, None), card(2, None), card(3, call(7)), card(4, None)];
+        let mut group = pack(&backlog, 0);
+        assert_eq!(ids(&group), vec![1, 2, 3, 4], "packed without buttons");
+        alone_with_buttons(&mut group);
+        assert_eq!(ids(&group), vec![1, 2]);
+
+        let backlog = vec![card(3, call(7)), card(4, None)];
+        let mut group = pack(&backlog, 0);
+        alone_with_buttons(&mut group);
+        assert_eq!(ids(&group), vec![3]);
+    }
+}
