@@ -642,6 +642,16 @@ impl PressAnswer {
     }
 }
 
+/// Whether any of these units is on the call a card shows.
+fn on_card(state: Option<&crate::domain::card::CardState>, idents: &[i64]) -> bool {
+    match state {
+        Some(crate::domain::card::CardState::Dispatch { dispatch, .. }) => {
+            idents.iter().any(|id| dispatch.idents.contains(id))
+        }
+        _ => false,
+    }
+}
+
 /// A Sonoran error, worded for the member who pressed.
 fn api_refusal(error: &SonoranError) -> PressAnswer {
     use crate::domain::sonoran::whole_seconds;
@@ -746,6 +756,13 @@ impl Control {
                 Err(e) => return Ok(api_refusal(&e)),
                 Ok(d) if d.ident_ids.is_empty() => {
                     return Ok(PressAnswer::no("None of your units was attached to a call."));
+                }
+                // The API detaches from whatever call the units are on
+                // (§7.10, no call id): this card changes only for those on it.
+                Ok(d) if !on_card(state.as_ref(), &d.ident_ids) => {
+                    return Ok(PressAnswer::done(format!(
+                        "Your units were detached from their call; none of them was on call #{call_id}."
+                    )));
                 }
                 Ok(d) => (
                     Some(CadEvent::DispatchUnitDetach(crate::domain::event::AttachEvent {

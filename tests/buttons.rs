@@ -636,3 +636,45 @@ async fn an_action_the_plan_lacks_is_explained_and_the_card_is_left_as_it_was() 
         "the card was not edited"
     );
 }
+
+#[tokio::test]
+async fn detach_me_from_another_calls_card_says_so_and_leaves_this_card() {
+    let discord = FakeDiscord::start().await;
+    let sonoran = seeded().await;
+    // Alice's unit is on call 900, not on 1187.
+    sonoran.add_call(DispatchCall::new(900, "Traffic stop").idents(&[12]));
+    let app = start(&discord, &sonoran, &[]).await;
+    let message = card(&app, &discord, "EVENT_DISPATCH_NEW.json", CH_DISPATCH)
+        .await
+        .message_id;
+    let alice = responder(ALICE_DISCORD, "alice");
+    let reply = discord
+        .press_button(CH_DISPATCH, message, "cb1:detach:1187", &alice)
+        .await;
+    assert!(
+        reply.content.contains("none of them was on call #1187"),
+        "{}",
+        reply.content
+    );
+    assert_eq!(sonoran.requests_to(Route::DetachUnits).len(), 1);
+    assert!(
+        sonoran.call(1, 900).unwrap().idents.is_empty(),
+        "the CAD detached it"
+    );
+    // Pressed again: nothing left to detach.
+    let reply = discord
+        .press_button(CH_DISPATCH, message, "cb1:detach:1187", &alice)
+        .await;
+    assert!(
+        reply.content.contains("None of your units was attached"),
+        "{}",
+        reply.content
+    );
+    assert!(
+        !discord
+            .messages()
+            .iter()
+            .any(|m| m.method == "PATCH" && m.message_id == message),
+        "this card was not edited"
+    );
+}
