@@ -283,6 +283,7 @@ impl Application {
         tasks.spawn(
             Sender::new(self.store.clone(), sink.clone(), alerts.clone())
                 .with_call_threads(discord.call_threads)
+                .with_buttons(self.sonoran.is_on())
                 .run(cards_ready.clone(), stop.clone()),
         );
         if let Some(channel) = discord.channel_duty {
@@ -307,8 +308,12 @@ impl Application {
             tasks.spawn(roles.run(self.duty_changed.clone(), stop.clone()));
         }
         if let Some(rest) = rest {
+            let buttons = crate::control::ButtonOptions {
+                dispatch_role: discord.role_dispatch,
+                responder_role: discord.role_responder,
+            };
             let data = BotData {
-                control: self.control(),
+                control: self.control().with_buttons(buttons, cards_ready.clone()),
                 started: std::time::Instant::now(),
                 gateway: self.gateway.clone(),
             };

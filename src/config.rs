@@ -63,6 +63,12 @@ pub struct DiscordConfig {
     /// Roles that may read `/duty now|hours|top`; empty: members with
     /// Manage Server (admins may always).
     pub role_duty_view: Vec<u64>,
+    /// May press *Close call*, *Add note* and *Create call*
+    /// (`DISCORD_ROLE_DISPATCH`); `None`: members with Manage Server.
+    pub role_dispatch: Option<u64>,
+    /// May press the unit buttons (`DISCORD_ROLE_RESPONDER`); `None`:
+    /// members with Manage Server.
+    pub role_responder: Option<u64>,
     /// Where REST and gateway discovery go; `None` is discord.com.
     pub api_base: Option<String>,
     /// Timeout of one Discord REST request (messages, command registration).
@@ -227,6 +233,16 @@ impl Config {
                 parse_id,
             )?,
             role_on_duty: env.parse_opt("DISCORD_ROLE_ON_DUTY", "a Discord role id (a number)", parse_id)?,
+            role_dispatch: env.parse_opt(
+                "DISCORD_ROLE_DISPATCH",
+                "a Discord role id (a number)",
+                parse_id,
+            )?,
+            role_responder: env.parse_opt(
+                "DISCORD_ROLE_RESPONDER",
+                "a Discord role id (a number)",
+                parse_id,
+            )?,
             channel_duty: env.parse_opt(
                 "DISCORD_CHANNEL_DUTY",
                 "a Discord channel id (a number)",

@@ -54,6 +54,9 @@ pub struct Control {
     sonoran: SonoranApi,
     /// The catch-up (`None`: not wired; answers as if the API were off).
     catchup: Option<CatchUp>,
+    buttons: ButtonOptions,
+    /// Woken when a button press changed a card (the sender).
+    cards_ready: Arc<tokio::sync::Notify>,
 }
 
 /// Why `/link` could not link a member.
@@ -85,7 +88,16 @@ impl Control {
             duty: DutyOptions::default(),
             sonoran: SonoranApi::off(),
             catchup: None,
+            buttons: ButtonOptions::default(),
+            cards_ready: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Who may press the buttons, and the sender to wake after a press.
+    pub fn with_buttons(mut self, buttons: ButtonOptions, cards_ready: Arc<tokio::sync::Notify>) -> Self {
+        self.buttons = buttons;
+        self.cards_ready = cards_ready;
+        self
     }
 
     /// Wakes `duty_changed` when a member link changes.
@@ -607,5 +619,405 @@ impl Control {
         let csv = report::export_csv(&all, period.span, now, self.duty.timezone)
             .map_err(|e| StoreError::Commit(format!("writing the CSV: {e}")))?;
         Ok((csv, rows))
+    }
+}
+
+// ----- buttons on call messages (issue 12, items 2 and 3) ---------------------------------------
+
+/// The roles the buttons need (`DISCORD_ROLE_DISPATCH`,
+/// `DISCORD_ROLE_RESPONDER`); `None`: members with Manage Server only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ButtonOptions {
+    pub dispatch_role: Option<u64>,
+    pub responder_role: Option<u64>,
+}
+
+/// The member who pressed a button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presser {
+    pub id: u64,
+    /// Their display name: the thread line and a note's `label`.
+    pub name: String,
+    pub roles: Vec<u64>,
+    /// Manage Server (or Administrator).
+    pub manage_guild: bool,
+}
+
+/// How a press ended, in plain words for the member (privately).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PressAnswer {
+    pub done: bool,
+    pub text: String,
+}
+
+impl PressAnswer {
+    fn done(text: impl Into<String>) -> Self {
+        Self {
+            done: true,
+            text: text.into(),
+        }
+    }
+    fn no(text: impl Into<String>) -> Self {
+        Self {
+            done: false,
+            text: text.into(),
+        }
+    }
+}
+
+/// Whether any of these units is on the call a card shows.
+fn on_card(state: Option<&crate::domain::card::CardState>, idents: &[i64]) -> bool {
+    match state {
+        Some(crate::domain::card::CardState::Dispatch { dispatch, .. }) => {
+            idents.iter().any(|id| dispatch.idents.contains(id))
+        }
+        _ => false,
+    }
+}
+
+/// A Sonoran error, worded for the member who pressed.
+fn api_refusal(error: &SonoranError) -> PressAnswer {
+    use crate::domain::sonoran::whole_seconds;
+    PressAnswer::no(match error {
+        SonoranError::OverBudget { retry_in, .. } | SonoranError::RateLimited { retry_in, .. } => format!(
+            "The CAD's limit for this action is reached: retry in {} s.",
+            whole_seconds(*retry_in)
+        ),
+        SonoranError::PlanRefused { .. } => {
+            "The community's Sonoran plan does not include this action: it is off until an admin upgrades the plan and restarts cadbridge.".to_owned()
+        }
+        SonoranError::Off => "The Sonoran API is off (SONORAN_API=off): buttons do nothing.".to_owned(),
+        SonoranError::NotFound { .. } => "The CAD does not know this call any more (closed or deleted).".to_owned(),
+        other => format!("The CAD did not do it: {other}."),
+    })
+}
+
+impl Control {
+    /// Whether this member may press the button (checked by cadbridge: every
+    /// API request is made with the community's admin key).
+    pub fn may_press(&self, action: crate::domain::buttons::Action, presser: &Presser) -> bool {
+        use crate::domain::buttons::Needs;
+        let role = match action.needs() {
+            Needs::Dispatch => self.buttons.dispatch_role,
+            Needs::Responder => self.buttons.responder_role,
+        };
+        presser.manage_guild || role.is_some_and(|r| presser.roles.contains(&r))
+    }
+
+    /// Does what a button (or the note modal) asks through Sonoran's API,
+    /// then shows it: the card rewritten from the API's answer and a thread
+    /// line naming the member (the CAD sends no push event for API-made
+    /// changes). `note`: the modal's text, for [`Action::NoteSubmit`].
+    pub async fn press(
+        &self,
+        action: crate::domain::buttons::Action,
+        call_id: i64,
+        presser: &Presser,
+        note: Option<&str>,
+    ) -> Result<PressAnswer, StoreError> {
+        use crate::delivery::discord::render::dispatch_key;
+        use crate::delivery::sonoran::types::Target;
+        use crate::domain::buttons::Action;
+        use crate::domain::card::CardState;
+        use crate::domain::event::CadEvent;
+
+        if !self.sonoran.is_on() {
+            return Ok(api_refusal(&SonoranError::Off));
+        }
+        if !self.may_press(action, presser) {
+            let role = match action.needs() {
+                crate::domain::buttons::Needs::Dispatch => "DISCORD_ROLE_DISPATCH",
+                crate::domain::buttons::Needs::Responder => "DISCORD_ROLE_RESPONDER",
+            };
+            return Ok(PressAnswer::no(format!(
+                "You may not press {}: it needs the role set in {role} (or Manage Server).",
+                action.label()
+            )));
+        }
+        let who = crate::domain::embed::neutralize_mentions(presser.name.trim());
+        if action == Action::Create {
+            return self.create_from_911(call_id, presser, &who).await;
+        }
+        let key = dispatch_key(call_id);
+        let state = crate::store::cards::load_state(&self.store, &key).await?;
+        let closed = matches!(state, Some(CardState::Dispatch { closed: true, .. }));
+        if closed && action != Action::Close {
+            return Ok(PressAnswer::no(format!("Call #{call_id} is closed.")));
+        }
+        let target = Target::Discord(presser.id);
+        // Unit buttons act on the member's own units: first make sure the
+        // CAD knows their Discord (a stored link costs nothing).
+        if action.needs() == crate::domain::buttons::Needs::Responder {
+            match self.sonoran_account(presser.id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Ok(PressAnswer::no(
+                        "Your Discord is not linked to a Sonoran account: link it in Sonoran CAD (Profile > Discord), then run /link here.",
+                    ));
+                }
+                Err(LinkError::Api(e)) => return Ok(api_refusal(&e)),
+                Err(LinkError::Store(e)) => return Err(e),
+            }
+        }
+        let not_on_duty =
+            || PressAnswer::no("None of your units is on duty in the CAD: log in a unit first.");
+        let (event, line, answer) = match action {
+            Action::Attach => match self.sonoran.attach(call_id, &target).await {
+                Err(e) => return Ok(api_refusal(&e)),
+                Ok(a) if a.ident_ids.is_empty() => return Ok(not_on_duty()),
+                Ok(a) => (
+                    Some(CadEvent::DispatchUnitAttach(crate::domain::event::AttachEvent {
+                        origin_ident: None,
+                        call_id,
+                        idents: a.ident_ids,
+                    })),
+                    format!("{who} pressed Attach me: attached"),
+                    PressAnswer::done(format!("Attached to call #{call_id}.")),
+                ),
+            },
+            Action::Detach => match self.sonoran.detach(&target).await {
+                Err(e) => return Ok(api_refusal(&e)),
+                Ok(d) if d.ident_ids.is_empty() => {
+                    return Ok(PressAnswer::no("None of your units was attached to a call."));
+                }
+                // The API detaches from whatever call the units are on
+                // (§7.10, no call id): this card changes only for those on it.
+                Ok(d) if !on_card(state.as_ref(), &d.ident_ids) => {
+                    return Ok(PressAnswer::done(format!(
+                        "Your units were detached from their call; none of them was on call #{call_id}."
+                    )));
+                }
+                Ok(d) => (
+                    Some(CadEvent::DispatchUnitDetach(crate::domain::event::AttachEvent {
+                        origin_ident: None,
+                        call_id,
+                        idents: d.ident_ids,
+                    })),
+                    format!("{who} pressed Detach me: detached"),
+                    PressAnswer::done(format!("Detached from call #{call_id}.")),
+                ),
+            },
+            Action::EnRoute | Action::OnScene | Action::Available => {
+                let status = action.status().unwrap_or_default();
+                match self.sonoran.set_unit_status(&target, status).await {
+                    Err(e) => return Ok(api_refusal(&e)),
+                    Ok(s) if s.updated == 0 => return Ok(not_on_duty()),
+                    Ok(_) => (
+                        None,
+                        format!("{who} pressed {}", action.label()),
+                        PressAnswer::done(format!("Your status is now {}.", action.label())),
+                    ),
+                }
+            }
+            Action::Note => return Ok(PressAnswer::no("Open the note form with the Add note button.")),
+            Action::NoteSubmit => {
+                let text = note.map(str::trim).unwrap_or_default();
+                if text.is_empty() {
+                    return Ok(PressAnswer::no("The note was empty: nothing was added."));
+                }
+                let label = format!("{who} (Discord)");
+                match self.sonoran.add_note(call_id, text, &label).await {
+                    Err(e) => return Ok(api_refusal(&e)),
+                    Ok(_) => (
+                        Some(CadEvent::DispatchNote {
+                            call_id,
+                            note: crate::domain::event::Note {
+                                time: String::new(),
+                                label,
+                                note_type: "text".to_owned(),
+                                content: text.to_owned(),
+                            },
+                        }),
+                        format!("{who} added a note"),
+                        PressAnswer::done(format!("Note added to call #{call_id}.")),
+                    ),
+                }
+            }
+            Action::Close => match self.sonoran.close_calls(&[call_id]).await {
+                Err(e) => return Ok(api_refusal(&e)),
+                Ok(_) => (
+                    Some(CadEvent::DispatchClosed {
+                        origin_ident: None,
+                        call_ids: vec![call_id],
+                    }),
+                    format!("{who} pressed Close call"),
+                    PressAnswer::done(format!("Call #{call_id} is closed.")),
+                ),
+            },
+            Action::Create => unreachable!("handled above"),
+        };
+        self.show_api_change(call_id, event, line, action == Action::Close)
+            .await?;
+        Ok(answer)
+    }
+
+    /// Stores what an API-made change means for Discord (see
+    /// [`crate::store::cards::apply_api_change`]) and wakes the sender.
+    async fn show_api_change(
+        &self,
+        call_id: i64,
+        event: Option<crate::domain::event::CadEvent>,
+        line: String,
+        close: bool,
+    ) -> Result<(), StoreError> {
+        use crate::delivery::discord::render;
+        use crate::store::threads::CallThreadChange;
+        let key = render::dispatch_key(call_id);
+        let mut cards = Vec::new();
+        let mut line = line;
+        if let Some(event) = event {
+            let roster = crate::domain::roster::Roster::from_stored(units::load(&self.store).await?);
+            if let crate::domain::event::CadEvent::DispatchUnitAttach(e)
+            | crate::domain::event::CadEvent::DispatchUnitDetach(e) = &event
+            {
+                let labels: Vec<String> = e.idents.iter().map(|id| roster.label(*id)).collect();
+                line = format!("{line} {}", labels.join(", "));
+            }
+            let prior: std::collections::HashMap<_, _> =
+                match crate::store::cards::load_state(&self.store, &key).await? {
+                    Some(state) => [(key.clone(), state)].into(),
+                    None => Default::default(),
+                };
+            let channel = self.routing.channel(RouteKind::Dispatch).unwrap_or(ChannelId(0));
+            for card in render::render(&event, &prior, &roster, &render::Roles::default(), now_ms()) {
+                if card.key.as_deref() == Some(key.as_str()) {
+                    cards.push((card, channel));
+                }
+            }
+        }
+        let change = CallThreadChange {
+            call_id,
+            card_key: key,
+            name: None,
+            lines: vec![line],
+            close,
+        };
+        crate::store::cards::apply_api_change(&self.store, cards, vec![change]).await?;
+        self.cards_ready.notify_one();
+        Ok(())
+    }
+
+    /// *Create call* on a 911 card: a dispatch call from it through the API,
+    /// its card posted at once (keyed `dispatch:<id>`, so later push events
+    /// edit it), and the two cards naming each other.
+    async fn create_from_911(
+        &self,
+        call_id: i64,
+        presser: &Presser,
+        who: &str,
+    ) -> Result<PressAnswer, StoreError> {
+        use crate::delivery::discord::render;
+        use crate::delivery::sonoran::types::NewDispatchCall;
+        use crate::domain::card::CardState;
+        use crate::domain::event::CadEvent;
+        use crate::store::threads::CallThreadChange;
+
+        let key911 = render::call911_key(call_id);
+        let Some(CardState::Call911 { mut call, removed }) =
+            crate::store::cards::load_state(&self.store, &key911).await?
+        else {
+            return Ok(PressAnswer::no(format!(
+                "cadbridge does not know 911 call #{call_id}."
+            )));
+        };
+        if let Some(dispatch) = crate::domain::buttons::linked_dispatch(&call) {
+            return Ok(PressAnswer::no(format!(
+                "Dispatch call #{dispatch} was already made from this 911 call."
+            )));
+        }
+        if removed {
+            return Ok(PressAnswer::no(format!("911 call #{call_id} was removed.")));
+        }
+        let title = if call.caller.trim().is_empty() {
+            format!("911 #{call_id}")
+        } else {
+            format!("911 #{call_id}: {}", call.caller.trim())
+        };
+        let mut new = NewDispatchCall::new(title, if call.is_emergency { 1 } else { 2 });
+        new.address = call.location.clone();
+        new.postal = call.postal.clone().unwrap_or_default();
+        new.description = call.description.clone();
+        new.meta_data.insert("origin911".to_owned(), call_id.to_string());
+        new.meta_data
+            .insert("createdBy".to_owned(), format!("{who} (Discord)"));
+        let created = match self.sonoran.create_dispatch_call(&new).await {
+            Ok(created) => created,
+            Err(e) => return Ok(api_refusal(&e)),
+        };
+        let dispatch_id = created.call_id;
+        let wire = serde_json::json!({
+            "type": "EVENT_DISPATCH_NEW",
+            "data": { "dispatch": {
+                "callId": created.call_id, "origin": created.origin, "status": created.status,
+                "priority": created.priority, "block": created.block, "address": created.address,
+                "postal": created.postal, "title": created.title, "code": created.code,
+                "description": created.description, "idents": created.idents, "primary": created.primary,
+                "metaData": created.meta_data, "notes": [],
+            }},
+        });
+        let event = CadEvent::parse("EVENT_DISPATCH_NEW", &wire);
+        let roster = crate::domain::roster::Roster::from_stored(units::load(&self.store).await?);
+        let dispatch_channel = self.routing.channel(RouteKind::Dispatch).unwrap_or(ChannelId(0));
+        let key = render::dispatch_key(dispatch_id);
+        let mut cards: Vec<_> = render::render(
+            &event,
+            &Default::default(),
+            &roster,
+            &render::Roles::default(),
+            now_ms(),
+        )
+        .into_iter()
+        .filter(|c| c.key.as_deref() == Some(key.as_str()))
+        .map(|c| (c, dispatch_channel))
+        .collect();
+        // The 911 card names the dispatch call (in its stored call only: no
+        // event is changed or relayed).
+        call.meta_data.insert(
+            crate::domain::buttons::LINK_KEY.to_owned(),
+            serde_json::json!(dispatch_id),
+        );
+        let prior911: std::collections::HashMap<_, _> = [(
+            key911.clone(),
+            CardState::Call911 {
+                call: call.clone(),
+                removed: false,
+            },
+        )]
+        .into();
+        let redraw = CadEvent::Call911(call);
+        let channel911 = self
+            .routing
+            .channel(RouteKind::Emergency911)
+            .unwrap_or(ChannelId(0));
+        cards.extend(
+            render::render(&redraw, &prior911, &roster, &render::Roles::default(), now_ms())
+                .into_iter()
+                .filter(|c| c.key.as_deref() == Some(key911.as_str()))
+                .map(|c| (c, channel911)),
+        );
+        let name = cards.first().and_then(|(c, _)| match &c.state {
+            Some(CardState::Dispatch { dispatch, .. }) => {
+                Some(crate::delivery::discord::render::thread::thread_name(dispatch))
+            }
+            _ => None,
+        });
+        let change = CallThreadChange {
+            call_id: dispatch_id,
+            card_key: key,
+            name,
+            lines: vec![format!("{who} created this call from 911 #{call_id}")],
+            close: false,
+        };
+        crate::store::cards::apply_api_change(&self.store, cards, vec![change]).await?;
+        self.cards_ready.notify_one();
+        tracing::info!(
+            member = presser.id,
+            call_911 = call_id,
+            dispatch = dispatch_id,
+            "dispatch call created from Discord"
+        );
+        Ok(PressAnswer::done(format!(
+            "Dispatch call #{dispatch_id} created from 911 #{call_id}."
+        )))
     }
 }

@@ -8,6 +8,7 @@ use poise::serenity_prelude as serenity;
 use serenity::{ClientBuilder, GatewayIntents};
 use tokio_util::sync::CancellationToken;
 
+pub mod buttons;
 pub mod commands;
 pub mod gateway;
 
@@ -101,6 +102,13 @@ async fn run_once(
         .options(poise::FrameworkOptions {
             commands: commands::all(),
             on_error: |error| Box::pin(commands::on_error(error)),
+            event_handler: |framework, event| {
+                Box::pin(buttons::handle(
+                    framework.serenity_context,
+                    event,
+                    framework.user_data,
+                ))
+            },
             ..Default::default()
         })
         .initialize_owners(false)

@@ -8,6 +8,7 @@
 
 pub mod alert;
 pub mod board;
+pub mod buttons;
 pub mod card;
 pub mod catchup;
 pub mod echo;

@@ -24,6 +24,9 @@ pub struct DirtyCard {
     pub mentions: Vec<u64>,
     /// Posting it notifies; false: posted silent. Edits never notify.
     pub notify: bool,
+    /// The state later events (and button presses) build on; the sender
+    /// reads the buttons a card carries from it.
+    pub state: Option<CardState>,
 }
 
 /// A card as part of the message it is shown in.
@@ -33,6 +36,7 @@ pub struct ShownCard {
     pub version: i64,
     pub embed: Embed,
     pub mentions: Vec<u64>,
+    pub state: Option<CardState>,
 }
 
 pub async fn load_state(store: &Store, key: &str) -> Result<Option<CardState>, StoreError> {
@@ -142,10 +146,34 @@ pub async fn queue(store: &Store, card: Card, channel_id: ChannelId) -> Result<(
         .await
 }
 
+/// A change made through Sonoran's API (a button press), which the CAD
+/// never sends back as a push event: the cards it rewrites (state and
+/// embed; dirty, so the sender edits or posts them) and the thread lines it
+/// queues, in one write. Nothing goes into `events`: this is never relayed.
+/// A keyed card keeps the channel it has; `channel_id` places a new one.
+pub async fn apply_api_change(
+    store: &Store,
+    cards: Vec<(Card, ChannelId)>,
+    threads: Vec<super::threads::CallThreadChange>,
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    store
+        .writer()
+        .write(move |conn| {
+            Box::pin(async move {
+                for (card, channel_id) in &cards {
+                    upsert(&mut *conn, card, *channel_id).await?;
+                }
+                super::threads::record(&mut *conn, &threads, now).await
+            })
+        })
+        .await
+}
+
 /// The columns `dirty_card` reads, in order.
 macro_rules! dirty_columns {
     () => {
-        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions, notify"
+        "id, channel_id, message_id, version, attempts, next_attempt_at, updated_at, embed, mentions, notify, state"
     };
 }
 
@@ -203,13 +231,18 @@ fn dirty_card(r: &SqliteRow) -> DirtyCard {
         embed: serde_json::from_str(r.get(7)).unwrap_or_default(),
         mentions: serde_json::from_str(r.get(8)).unwrap_or_default(),
         notify: r.get(9),
+        state: parse_state(r.get(10)),
     }
+}
+
+fn parse_state(state: Option<String>) -> Option<CardState> {
+    state.and_then(|s| serde_json::from_str(&s).ok())
 }
 
 /// Every card shown in one message, in embed order.
 pub async fn in_message(store: &Store, message_id: MessageId) -> Result<Vec<ShownCard>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, version, embed, mentions FROM discord_cards WHERE message_id = ? ORDER BY position, id",
+        "SELECT id, version, embed, mentions, state FROM discord_cards WHERE message_id = ? ORDER BY position, id",
     )
     .bind(message_id.to_db())
     .fetch_all(store.pool())
@@ -221,6 +254,7 @@ pub async fn in_message(store: &Store, message_id: MessageId) -> Result<Vec<Show
             version: r.get(1),
             embed: serde_json::from_str(r.get(2)).unwrap_or_default(),
             mentions: serde_json::from_str(r.get(3)).unwrap_or_default(),
+            state: parse_state(r.get(4)),
         })
         .collect())
 }

@@ -288,10 +288,19 @@ mod tests {
         let body = r#"{"key":"k","type":"EVENT_UNIT_LOGIN","data":{"unit":{"id":44,"status":2,
             "data":{"unitNum":"1-ADAM-44","apiIds":["license:1","discord:123456789012345678"]}}}}"#;
         linked.apply(&event(body), 3_000);
-        save(&store, linked.open_shifts().cloned().collect()).await.unwrap();
-        let found = of_discord_member(&store, 123_456_789_012_345_678, 10).await.unwrap();
+        save(&store, linked.open_shifts().cloned().collect())
+            .await
+            .unwrap();
+        let found = of_discord_member(&store, 123_456_789_012_345_678, 10)
+            .await
+            .unwrap();
         assert_eq!(found.iter().map(|s| s.ident_id).collect::<Vec<_>>(), vec![44]);
-        assert!(of_discord_member(&store, 123_456_789_012_345_679, 10).await.unwrap().is_empty());
+        assert!(
+            of_discord_member(&store, 123_456_789_012_345_679, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         delete_ended_before(&store, 6_000).await.unwrap();
         assert_eq!(

@@ -2827,3 +2827,197 @@ fn handle_gateway_payload(shared: &Shared, conn_id: u64, tx: &mpsc::UnboundedSen
     drop(st);
     shared.bump();
 }
+
+// ===== buttons and modals (issue 12) =========================================================
+//
+// Component (type 3) and modal-submit (type 5) interactions, as Discord documents them, pushed
+// over the gateway like `invoke_command`'s slash commands; each returns the callback and the
+// follow-ups/edits received for it.
+
+/// The member who presses: id, name, roles (sent as `member.roles`) and permissions bitfield.
+#[derive(Clone, Debug)]
+pub struct Presser {
+    pub user_id: u64,
+    pub name: String,
+    pub roles: Vec<u64>,
+    pub permissions: u64,
+}
+
+impl Presser {
+    /// A member with no role and no permission.
+    pub fn new(user_id: u64, name: &str) -> Self {
+        Self {
+            user_id,
+            name: name.to_owned(),
+            roles: Vec::new(),
+            permissions: 0,
+        }
+    }
+
+    pub fn roles(mut self, roles: &[u64]) -> Self {
+        self.roles = roles.to_vec();
+        self
+    }
+
+    pub fn permissions(mut self, permissions: u64) -> Self {
+        self.permissions = permissions;
+        self
+    }
+}
+
+/// The fields every guild interaction carries, for `presser` in `channel_id`.
+fn interaction_base(
+    kind: u8,
+    id: u64,
+    token: &str,
+    channel_id: u64,
+    presser: &Presser,
+    data: Value,
+) -> Value {
+    let guild = FakeDiscord::GUILD_ID.to_string();
+    let roles: Vec<String> = presser.roles.iter().map(u64::to_string).collect();
+    json!({
+        "id": id.to_string(),
+        "application_id": FakeDiscord::APP_ID.to_string(),
+        "type": kind,
+        "data": data,
+        "guild_id": guild,
+        "guild_locale": "en-US",
+        "channel_id": channel_id.to_string(),
+        "member": {
+            "user": {
+                "id": presser.user_id.to_string(),
+                "username": presser.name,
+                "global_name": presser.name,
+                "discriminator": "0",
+                "avatar": null,
+            },
+            "nick": null,
+            "avatar": null,
+            "roles": roles,
+            "joined_at": TIMESTAMP,
+            "premium_since": null,
+            "deaf": false,
+            "mute": false,
+            "flags": 0,
+            "pending": false,
+            "permissions": effective_permissions(presser.permissions).to_string(),
+            "communication_disabled_until": null,
+        },
+        "token": token,
+        "version": 1,
+        "app_permissions": APP_PERMISSIONS.to_string(),
+        "locale": "en-US",
+        "entitlements": [],
+        "authorizing_integration_owners": { "0": guild },
+        "context": 0,
+        "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+    })
+}
+
+impl FakeDiscord {
+    /// Presses the button `custom_id` of message `message_id` (which the fake must hold, as
+    /// Discord sends the message with the interaction) as `presser`; waits for the callback and,
+    /// for a deferred one (type 5), the first edit/follow-up. A modal callback (type 9) returns
+    /// at once.
+    pub async fn press_button(
+        &self,
+        channel_id: u64,
+        message_id: u64,
+        custom_id: &str,
+        presser: &Presser,
+    ) -> InteractionReply {
+        let message = self
+            .message(message_id)
+            .unwrap_or_else(|| panic!("fake discord: no message {message_id} to press a button on"));
+        let data = json!({ "custom_id": custom_id, "component_type": 2 });
+        self.push_interaction(3, channel_id, presser, data, Some(message), custom_id)
+            .await
+    }
+
+    /// Submits the modal `custom_id` with these text inputs (`(custom_id, value)`), as `presser`.
+    pub async fn submit_modal(
+        &self,
+        channel_id: u64,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+        presser: &Presser,
+    ) -> InteractionReply {
+        let rows: Vec<Value> = fields
+            .iter()
+            .map(|(id, value)| json!({ "type": 1, "components": [{ "type": 4, "custom_id": id, "value": value }] }))
+            .collect();
+        let data = json!({ "custom_id": custom_id, "components": rows });
+        self.push_interaction(5, channel_id, presser, data, None, custom_id)
+            .await
+    }
+
+    async fn push_interaction(
+        &self,
+        kind: u8,
+        channel_id: u64,
+        presser: &Presser,
+        data: Value,
+        message: Option<Value>,
+        what: &str,
+    ) -> InteractionReply {
+        let timeout = DEFAULT_INVOKE_TIMEOUT;
+        let start = tokio::time::Instant::now();
+        self.wait_for_live_gateway(timeout).await;
+        let (interaction_id, token) = {
+            let mut st = self.shared.lock();
+            let interaction_id = st.snowflake();
+            let token = format!("itoken-{interaction_id}");
+            let mut interaction = interaction_base(kind, interaction_id, &token, channel_id, presser, data);
+            if let Some(message) = message {
+                interaction["message"] = message;
+            }
+            if let Err(e) = serde_json::from_value::<serenity::all::Interaction>(interaction.clone()) {
+                panic!("fake discord: serenity would drop this INTERACTION_CREATE ({e}):\n{interaction:#}");
+            }
+            st.interactions.insert(
+                token.clone(),
+                PendingInteraction {
+                    channel_id,
+                    ..Default::default()
+                },
+            );
+            st.dispatch("INTERACTION_CREATE", interaction)
+                .expect("a live gateway session");
+            (interaction_id, token)
+        };
+        let remaining = timeout.saturating_sub(start.elapsed());
+        let what = format!("reply to {what} (token {token})");
+        self.wait_until(remaining, &what, |st| {
+            let pending = st.interactions.get(&token)?;
+            let callback = pending.callback.as_ref()?;
+            let callback_type = callback.get("type").and_then(Value::as_u64).unwrap_or(0) as u8;
+            let callback_data = callback.get("data").cloned().unwrap_or(Value::Null);
+            let (body, ephemeral) = if callback_type == CALLBACK_DEFERRED {
+                let (_, _, first) = pending.followups.first()?;
+                (
+                    first.clone(),
+                    has_ephemeral(&callback_data) || has_ephemeral(first),
+                )
+            } else {
+                (callback_data.clone(), has_ephemeral(&callback_data))
+            };
+            Some(InteractionReply {
+                callback_type,
+                content: body
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                ephemeral,
+                body,
+                callback: callback.clone(),
+                followups: pending.followups.clone(),
+                interaction_id,
+                token: token.clone(),
+                files: Vec::new(),
+            })
+        })
+        .await
+    }
+}

@@ -28,6 +28,7 @@ use super::sink::DiscordSink;
 use crate::delivery::retry::backoff;
 use crate::delivery::worker_loop::{self, Next};
 use crate::domain::alert::{Alert, Alerts};
+use crate::domain::buttons::components;
 use crate::domain::embed::{EMBED_TOTAL_MAX, EMBEDS_PER_MESSAGE, Embed};
 use crate::domain::ids::{ChannelId, MessageId};
 use crate::store::cards::{self, DirtyCard};
@@ -65,6 +66,9 @@ pub struct Sender {
     call_threads: bool,
     /// A refused thread was reported: one alert per run, not one per call.
     threads_alerted: bool,
+    /// `SONORAN_API` on: call cards carry buttons (each in a message of its
+    /// own, as a message's components belong to the whole message).
+    buttons: bool,
 }
 
 impl Sender {
@@ -76,6 +80,7 @@ impl Sender {
             alerts,
             call_threads: true,
             threads_alerted: false,
+            buttons: false,
         }
     }
 
@@ -83,6 +88,12 @@ impl Sender {
     /// no line posted, whatever is stored.
     pub fn with_call_threads(mut self, on: bool) -> Self {
         self.call_threads = on;
+        self
+    }
+
+    /// `SONORAN_API` on: dispatch and 911 cards carry their buttons.
+    pub fn with_buttons(mut self, on: bool) -> Self {
+        self.buttons = on;
         self
     }
 
@@ -122,6 +133,9 @@ impl Sender {
                         cards::dirty_in_channel(&self.store, head.channel_id, EMBEDS_PER_MESSAGE as i64)
                             .await?;
                     let mut group = pack(&backlog, now_wall);
+                    if self.buttons {
+                        alone_with_buttons(&mut group);
+                    }
                     if self.call_threads && self.sink.is_discord() {
                         self.one_thread_per_message(&mut group).await?;
                     }
@@ -152,12 +166,15 @@ impl Sender {
         // notifies if any card in it does; otherwise it goes silent.
         let notify = group.iter().any(|c| c.notify);
         let sent: Vec<(i64, i64)> = group.iter().map(|c| (c.id, c.version)).collect();
-        let real = self.attempt_starts(channel);
-        match self
-            .sink
-            .post(channel, &post_body(&embeds, &mentions, notify))
-            .await
+        let mut body = post_body(&embeds, &mentions, notify);
+        if self.buttons
+            && let [card] = group
+            && let Some(rows) = components(card.state.as_ref())
         {
+            body["components"] = rows;
+        }
+        let real = self.attempt_starts(channel);
+        match self.sink.post(channel, &body).await {
             Ok((message_id, exhausted)) => {
                 self.bucket(channel, exhausted);
                 if let Some(message_id) = message_id.filter(|_| real) {
@@ -183,12 +200,17 @@ impl Sender {
         let embeds: Vec<&Embed> = shown.iter().map(|c| &c.embed).collect();
         let mentions: Vec<u64> = shown.iter().flat_map(|c| c.mentions.iter().copied()).collect();
         let sent: Vec<(i64, i64)> = shown.iter().map(|c| (c.id, c.version)).collect();
-        let real = self.attempt_starts(channel);
-        match self
-            .sink
-            .edit(channel, message_id, &message_body(&embeds, &mentions))
-            .await
+        let mut body = message_body(&embeds, &mentions);
+        // Only a message holding one card has buttons (see `post`); a
+        // closed call's edit carries `components: []`, taking them off.
+        if self.buttons
+            && let [card] = shown.as_slice()
+            && let Some(rows) = components(card.state.as_ref())
         {
+            body["components"] = rows;
+        }
+        let real = self.attempt_starts(channel);
+        match self.sink.edit(channel, message_id, &body).await {
             Ok(exhausted) => {
                 self.bucket(channel, exhausted);
                 if real {
@@ -342,6 +364,17 @@ fn pack(backlog: &[DirtyCard], now_wall: i64) -> Vec<&DirtyCard> {
     group
 }
 
+/// With buttons on, a card carrying buttons goes in a message of its own:
+/// alone when it is the head, else the group stops before it.
+fn alone_with_buttons(group: &mut Vec<&DirtyCard>) {
+    let has_buttons = |c: &DirtyCard| components(c.state.as_ref()).is_some();
+    match group.iter().position(|c| has_buttons(c)) {
+        Some(0) => group.truncate(1),
+        Some(first) => group.truncate(first),
+        None => {}
+    }
+}
+
 /// A new message: [`message_body`], with the silent flag unless it should
 /// notify.
 fn post_body(embeds: &[&Embed], mentions: &[u64], notify: bool) -> Value {
@@ -365,4 +398,58 @@ fn message_body(embeds: &[&Embed], mentions: &[u64]) -> Value {
         "embeds": embeds,
         "allowed_mentions": { "parse": [], "roles": roles.iter().map(u64::to_string).collect::<Vec<_>>() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::card::CardState;
+    use crate::domain::event::CadEvent;
+
+    fn card(id: i64, state: Option<CardState>) -> DirtyCard {
+        DirtyCard {
+            id,
+            channel_id: ChannelId(1),
+            message_id: None,
+            version: 1,
+            attempts: 0,
+            next_attempt_at: 0,
+            updated_at: 0,
+            embed: Embed::new().title(format!("card {id}")),
+            mentions: Vec::new(),
+            notify: false,
+            state,
+        }
+    }
+
+    fn call(id: i64) -> Option<CardState> {
+        let CadEvent::DispatchNew(e) = CadEvent::parse(
+            "EVENT_DISPATCH_NEW",
+            &json!({ "data": { "dispatch": { "callId": id } } }),
+        ) else {
+            panic!("a dispatch call");
+        };
+        Some(CardState::Dispatch {
+            dispatch: e.dispatch,
+            closed: false,
+        })
+    }
+
+    fn ids(group: &[&DirtyCard]) -> Vec<i64> {
+        group.iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn a_card_with_buttons_goes_alone_and_stops_a_group_before_it() {
+        let backlog = vec![card(1, None), card(2, None), card(3, call(7)), card(4, None)];
+        let mut group = pack(&backlog, 0);
+        assert_eq!(ids(&group), vec![1, 2, 3, 4], "packed without buttons");
+        alone_with_buttons(&mut group);
+        assert_eq!(ids(&group), vec![1, 2]);
+
+        let backlog = vec![card(3, call(7)), card(4, None)];
+        let mut group = pack(&backlog, 0);
+        alone_with_buttons(&mut group);
+        assert_eq!(ids(&group), vec![3]);
+    }
 }

@@ -17,6 +17,16 @@ pub(super) fn new_call(call: &Call911Event, ctx: &Ctx) -> Draft {
         _ => None,
     };
     let removed = prior_removed.unwrap_or(false);
+    // The dispatch call made from it with *Create call* (kept in the card's
+    // state only) stays named when the CAD sends the call again.
+    let mut call = call.clone();
+    if let Some(CardState::Call911 { call: prior, .. }) = ctx.prior.get(&key)
+        && let Some(link) = prior.meta_data.get(crate::domain::buttons::LINK_KEY)
+    {
+        call.meta_data
+            .insert(crate::domain::buttons::LINK_KEY.to_owned(), link.clone());
+    }
+    let call = &call;
     // A new emergency notifies (with or without a role to ping); a
     // non-emergency call, or one already known, is posted quiet.
     let notify = call.is_emergency && prior_removed.is_none();
@@ -96,6 +106,9 @@ fn embed(call: &Call911Event, removed: bool) -> Embed {
     }
     if let Some(postal) = call.postal.as_deref().filter(|p| !is_blank(p)) {
         embed = embed.field("Postal", line(postal, 40), true);
+    }
+    if let Some(dispatch) = crate::domain::buttons::linked_dispatch(call) {
+        embed = embed.field("Dispatch", format!("→ dispatch #{dispatch}"), true);
     }
     let kind = if call.is_emergency {
         "Emergency 911 call"
