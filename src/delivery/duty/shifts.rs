@@ -50,6 +50,12 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 /// The longest wait between two steps with nothing to do.
 const IDLE: Duration = Duration::from_secs(60);
+/// At most one commit of a part-full batch this often. Ingest wakes the
+/// worker on every event; without this, a steady 1,000 events/s became
+/// hundreds of small writer transactions a second, queued in the single
+/// writer ahead of the relay's and the sender's (BENCHMARKS.md, issue 11).
+/// Shifts are counted in minutes; a quarter second late changes nothing.
+pub const COALESCE: Duration = Duration::from_millis(250);
 
 /// The worker's settings.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +85,8 @@ pub struct ShiftWorker {
     on_change: Vec<Arc<Notify>>,
     /// When the retention delete is due next.
     next_retention: Instant,
+    /// When the last step that read events ended (see [`COALESCE`]).
+    last_read: Option<Instant>,
 }
 
 impl ShiftWorker {
@@ -108,6 +116,7 @@ impl ShiftWorker {
             cursor,
             on_change: vec![on_change],
             next_retention: Instant::now(),
+            last_read: None,
         })
     }
 
@@ -264,6 +273,10 @@ impl ShiftWorker {
 
 impl Step for ShiftWorker {
     async fn step(&mut self) -> Next {
+        // Coalesce: events that arrive meanwhile are read as one batch.
+        if let Some(wait) = self.last_read.and_then(|t| COALESCE.checked_sub(t.elapsed())) {
+            tokio::time::sleep(wait).await;
+        }
         let read = match self.process_pending().await {
             Ok(n) => n,
             Err(e) => {
@@ -271,6 +284,7 @@ impl Step for ShiftWorker {
                 return Next::After(Duration::from_secs(1));
             }
         };
+        self.last_read = (read > 0 && (read as i64) < BATCH).then(Instant::now);
         if read as i64 >= BATCH {
             return Next::Now;
         }
