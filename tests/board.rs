@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use cadbridge::duty::Tracker;
 use cadbridge::store::shifts;
 use serde_json::{Value, json};
-use support::fake_discord::{FakeDiscord, RecordedMessage};
+use support::board::{CH_BOARD, board_edits as edits, board_posts as posts, board_requests, board_shows};
+use support::fake_discord::FakeDiscord;
 use support::{KEY, TestApp, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
-const CH_BOARD: u64 = 108;
 /// Discord's SUPPRESS_NOTIFICATIONS message flag.
 const SILENT: u64 = 1 << 12;
 
@@ -93,66 +93,6 @@ async fn spawn(fake: &FakeDiscord, interval: &str) -> TestApp {
 async fn send(app: &TestApp, body: String) {
     let (status, answer) = app.post(body).await;
     assert_eq!(status, 200, "{answer}");
-}
-
-/// Every request to the board's channel.
-fn board_requests(fake: &FakeDiscord) -> Vec<RecordedMessage> {
-    fake.messages()
-        .into_iter()
-        .filter(|m| m.channel_id == CH_BOARD)
-        .collect()
-}
-
-fn posts(fake: &FakeDiscord) -> Vec<RecordedMessage> {
-    board_requests(fake)
-        .into_iter()
-        .filter(|m| m.method == "POST" && m.is_success())
-        .collect()
-}
-
-fn edits(fake: &FakeDiscord) -> Vec<RecordedMessage> {
-    board_requests(fake)
-        .into_iter()
-        .filter(|m| m.method == "PATCH")
-        .collect()
-}
-
-/// The board as Discord shows it now: every embed's title and description
-/// of every board message the fake still holds, top first.
-fn board_text(fake: &FakeDiscord) -> String {
-    let mut out = Vec::new();
-    for post in posts(fake) {
-        let Some(message) = fake.message(post.message_id) else {
-            continue;
-        };
-        for embed in message["embeds"].as_array().cloned().unwrap_or_default() {
-            out.push(embed["title"].as_str().unwrap_or_default().to_owned());
-            out.push(embed["description"].as_str().unwrap_or_default().to_owned());
-        }
-    }
-    out.join("\n")
-}
-
-/// Waits until the board shows every one of `shown` and none of `gone`;
-/// returns its text.
-async fn board_shows(fake: &FakeDiscord, shown: &[&str], gone: &[&str]) -> String {
-    let what = format!("the board to show {shown:?} and not {gone:?}");
-    let text = tokio::time::timeout(WAIT, async {
-        loop {
-            let text = board_text(fake);
-            if shown.iter().all(|s| text.contains(s)) && !gone.iter().any(|g| text.contains(g)) {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    text.unwrap_or_else(|_| {
-        panic!(
-            "timed out waiting for {what}; the board shows:\n{}",
-            board_text(fake)
-        )
-    })
 }
 
 /// Every board request is silent on a post, flagless on an edit, and can

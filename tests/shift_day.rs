@@ -19,12 +19,12 @@ use cadbridge::duty::{EndReason, Ms, OpenedBy, Segment, Shift};
 use cadbridge::store::{Store, shifts, threads};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
+use support::board::{CH_BOARD, board_edits, board_posts, board_shows};
 use support::fake_discord::{CommandInvocation, FakeDiscord, InteractionReply, RecordedMessage};
 use support::ids::{CH_DISPATCH, CH_LOG, CH_PANIC, ROLE_P1, ROLE_PANIC};
 use support::{TestApp, eventually, fixture};
 
 const WAIT: Duration = Duration::from_secs(20);
-const CH_BOARD: u64 = 108;
 const CH_DUTY: u64 = 109;
 const BOARD_INTERVAL: Duration = Duration::from_millis(300);
 const ON_DUTY: u64 = 700_000_000_000_000_001;
@@ -212,63 +212,6 @@ fn all_text(v: &Value) -> String {
         Value::Object(map) => map.values().map(all_text).collect::<Vec<_>>().join("\n"),
         _ => String::new(),
     }
-}
-
-fn board_requests(fake: &FakeDiscord) -> Vec<RecordedMessage> {
-    fake.messages()
-        .into_iter()
-        .filter(|m| m.channel_id == CH_BOARD)
-        .collect()
-}
-
-fn board_posts(fake: &FakeDiscord) -> Vec<RecordedMessage> {
-    board_requests(fake)
-        .into_iter()
-        .filter(|m| m.method == "POST" && m.is_success())
-        .collect()
-}
-
-fn board_edits(fake: &FakeDiscord) -> Vec<RecordedMessage> {
-    board_requests(fake)
-        .into_iter()
-        .filter(|m| m.method == "PATCH")
-        .collect()
-}
-
-/// The board as Discord holds it now: the title and description of every
-/// embed of every board message, top first.
-fn board_text(fake: &FakeDiscord) -> String {
-    let mut out = Vec::new();
-    for post in board_posts(fake) {
-        let Some(message) = fake.message(post.message_id) else {
-            continue;
-        };
-        for embed in message["embeds"].as_array().cloned().unwrap_or_default() {
-            out.push(embed["title"].as_str().unwrap_or_default().to_owned());
-            out.push(embed["description"].as_str().unwrap_or_default().to_owned());
-        }
-    }
-    out.join("\n")
-}
-
-/// Waits until the board shows all of `shown` and none of `gone`.
-async fn board_shows(fake: &FakeDiscord, shown: &[&str], gone: &[&str]) -> String {
-    let done = tokio::time::timeout(WAIT, async {
-        loop {
-            let text = board_text(fake);
-            if shown.iter().all(|s| text.contains(s)) && !gone.iter().any(|g| text.contains(g)) {
-                return text;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    done.unwrap_or_else(|_| {
-        panic!(
-            "timed out waiting for the board to show {shown:?} and not {gone:?}; it shows:\n{}",
-            board_text(fake)
-        )
-    })
 }
 
 /// The board's edits in `run` (their indexes; one run of cadbridge) are at

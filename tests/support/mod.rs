@@ -2,6 +2,7 @@
 //! SQLite file, and fakes for what it talks to.
 #![allow(dead_code)]
 
+pub mod board;
 pub mod child;
 pub mod fake_discord;
 pub mod fake_game;
