@@ -235,6 +235,7 @@ impl Application {
         .context("loading the unit roster")?
         .with_call_threads(discord.call_threads);
         let board_wake = renderer.committed();
+        let render_index_stale = renderer.index_stale();
         tasks.spawn(renderer.run(self.ingest.wake.clone(), stop.clone()));
         let mut shifts = ShiftWorker::load(
             self.store.clone(),
@@ -313,7 +314,10 @@ impl Application {
                 responder_role: discord.role_responder,
             };
             let data = BotData {
-                control: self.control().with_buttons(buttons, cards_ready.clone()),
+                control: self
+                    .control()
+                    .with_buttons(buttons, cards_ready.clone())
+                    .with_render_index(render_index_stale),
                 started: std::time::Instant::now(),
                 gateway: self.gateway.clone(),
             };

@@ -57,6 +57,9 @@ pub struct Control {
     buttons: ButtonOptions,
     /// Woken when a button press changed a card (the sender).
     cards_ready: Arc<tokio::sync::Notify>,
+    /// Set when a button press changed a call's units: the render worker
+    /// reads them again for its thread lines.
+    render_index_stale: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Why `/link` could not link a member.
@@ -90,6 +93,7 @@ impl Control {
             catchup: None,
             buttons: ButtonOptions::default(),
             cards_ready: Arc::new(tokio::sync::Notify::new()),
+            render_index_stale: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -97,6 +101,13 @@ impl Control {
     pub fn with_buttons(mut self, buttons: ButtonOptions, cards_ready: Arc<tokio::sync::Notify>) -> Self {
         self.buttons = buttons;
         self.cards_ready = cards_ready;
+        self
+    }
+
+    /// The render worker's flag to set after a press changed a card
+    /// ([`crate::delivery::discord::worker::RenderWorker::index_stale`]).
+    pub fn with_render_index(mut self, stale: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.render_index_stale = stale;
         self
     }
 
@@ -893,6 +904,8 @@ impl Control {
             close,
         };
         crate::store::cards::apply_api_change(&self.store, cards, vec![change]).await?;
+        self.render_index_stale
+            .store(true, std::sync::atomic::Ordering::Release);
         self.cards_ready.notify_one();
         Ok(())
     }
@@ -1009,6 +1022,8 @@ impl Control {
             close: false,
         };
         crate::store::cards::apply_api_change(&self.store, cards, vec![change]).await?;
+        self.render_index_stale
+            .store(true, std::sync::atomic::Ordering::Release);
         self.cards_ready.notify_one();
         tracing::info!(
             member = presser.id,

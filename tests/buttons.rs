@@ -474,6 +474,14 @@ async fn a_press_on_a_message_posted_before_a_restart_works() {
     );
     assert_eq!(sonoran.requests_to(Route::AttachUnits).len(), 1);
     edited_with(&discord, message, "A-10").await;
+    // No push event says unit 12 is on the call (the press did it), yet the CAD's next push
+    // about the unit reaches the call's thread: the render worker took the call's units from
+    // the pressed card.
+    let status = json!({"key": support::KEY, "type": "EVENT_UNIT_STATUS",
+        "data": {"identIds": [12], "status": 3}});
+    assert_eq!(app.post(status.to_string()).await.0, 200);
+    let line = thread_line(&discord, message, "ENROUTE").await;
+    assert!(line.contains("A-10"), "{line}");
     drop(app);
 }
 

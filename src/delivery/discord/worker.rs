@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -49,6 +50,8 @@ pub struct RenderWorker {
     /// The units attached to each call whose thread takes lines (as
     /// committed), for the lines of their status changes.
     thread_calls: HashMap<i64, Vec<i64>>,
+    /// See [`RenderWorker::index_stale`].
+    index_stale: Arc<AtomicBool>,
     /// Woken after every committed batch (the live board rebuilds then).
     committed: Arc<Notify>,
 }
@@ -63,14 +66,7 @@ impl RenderWorker {
         retention: Duration,
     ) -> Result<Self, StoreError> {
         let roster = Roster::from_stored(units::load(&store).await?);
-        let thread_calls = threads::active_calls(&store)
-            .await?
-            .into_iter()
-            .map(|(call_id, state)| match state {
-                Some(CardState::Dispatch { dispatch, .. }) => (call_id, dispatch.idents),
-                _ => (call_id, Vec::new()),
-            })
-            .collect();
+        let thread_calls = thread_index(&store).await?;
         Ok(Self {
             store,
             routing,
@@ -81,8 +77,16 @@ impl RenderWorker {
             retention,
             call_threads: true,
             thread_calls,
+            index_stale: Arc::new(AtomicBool::new(false)),
             committed: Arc::new(Notify::new()),
         })
+    }
+
+    /// Set when a card changed outside this worker (a button press rewrote
+    /// a call's units from the API's answer): the calls' units are read
+    /// again from the store before the next batch.
+    pub fn index_stale(&self) -> Arc<AtomicBool> {
+        self.index_stale.clone()
     }
 
     /// `DISCORD_CALL_THREADS` (on unless set): off, no call gets a thread
@@ -140,6 +144,9 @@ impl RenderWorker {
         // Taken only once the batch has committed.
         let mut roster = self.roster.clone();
         let threads_on = self.call_threads && self.discord_on;
+        if threads_on && self.index_stale.swap(false, Ordering::AcqRel) {
+            self.thread_calls = thread_index(&self.store).await?;
+        }
         let mut thread_calls = if threads_on {
             self.thread_calls.clone()
         } else {
@@ -252,6 +259,18 @@ fn change_of(update: thread::ThreadUpdate) -> CallThreadChange {
         lines: update.lines,
         close: update.close,
     }
+}
+
+/// The units attached to each call whose thread takes lines, as stored.
+async fn thread_index(store: &Store) -> Result<HashMap<i64, Vec<i64>>, StoreError> {
+    Ok(threads::active_calls(store)
+        .await?
+        .into_iter()
+        .map(|(call_id, state)| match state {
+            Some(CardState::Dispatch { dispatch, .. }) => (call_id, dispatch.idents),
+            _ => (call_id, Vec::new()),
+        })
+        .collect())
 }
 
 impl Step for RenderWorker {
