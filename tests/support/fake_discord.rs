@@ -783,27 +783,50 @@ impl FakeDiscord {
         invocation: CommandInvocation,
         timeout: Duration,
     ) -> InteractionReply {
+        let what = format!("/{}", invocation.name);
+        self.deliver_interaction(
+            invocation.channel_id,
+            timeout,
+            &what,
+            |st, interaction_id, token| {
+                let command_id = st.command_id(&invocation.name);
+                let mut interaction = interaction_payload(&invocation, interaction_id, token, command_id);
+                // Like Discord, the member's roles come with the interaction (see `add_member`).
+                if let Some(member) = st.members.get(&invocation.user_id) {
+                    let roles: Vec<String> = member.roles.iter().map(u64::to_string).collect();
+                    interaction["member"]["roles"] = json!(roles);
+                }
+                interaction
+            },
+        )
+        .await
+    }
+
+    /// Sends the `INTERACTION_CREATE` that `build` makes (given the interaction id and token)
+    /// over the live gateway session (waiting for one), then waits for the interaction callback;
+    /// for a deferred callback (type 5) also for the first follow-up or edit of the original
+    /// response. Panics with a dump on timeout, or if serenity could not parse the interaction.
+    async fn deliver_interaction(
+        &self,
+        channel_id: u64,
+        timeout: Duration,
+        what: &str,
+        build: impl FnOnce(&mut St, u64, &str) -> Value,
+    ) -> InteractionReply {
         let start = tokio::time::Instant::now();
         self.wait_for_live_gateway(timeout).await;
-
         let (interaction_id, token) = {
             let mut st = self.shared.lock();
             let interaction_id = st.snowflake();
             let token = format!("itoken-{interaction_id}");
-            let command_id = st.command_id(&invocation.name);
-            let mut interaction = interaction_payload(&invocation, interaction_id, &token, command_id);
-            // Like Discord, the member's roles come with the interaction (see `add_member`).
-            if let Some(member) = st.members.get(&invocation.user_id) {
-                let roles: Vec<String> = member.roles.iter().map(u64::to_string).collect();
-                interaction["member"]["roles"] = json!(roles);
-            }
+            let interaction = build(&mut st, interaction_id, &token);
             if let Err(e) = serde_json::from_value::<serenity::all::Interaction>(interaction.clone()) {
                 panic!("fake discord: serenity would drop this INTERACTION_CREATE ({e}):\n{interaction:#}");
             }
             st.interactions.insert(
                 token.clone(),
                 PendingInteraction {
-                    channel_id: invocation.channel_id,
+                    channel_id,
                     ..Default::default()
                 },
             );
@@ -813,7 +836,7 @@ impl FakeDiscord {
         };
 
         let remaining = timeout.saturating_sub(start.elapsed());
-        let what = format!("reply to /{} (token {token})", invocation.name);
+        let what = format!("reply to {what} (token {token})");
         self.wait_until(remaining, &what, |st| {
             let pending = st.interactions.get(&token)?;
             let callback = pending.callback.as_ref()?;
@@ -2961,63 +2984,19 @@ impl FakeDiscord {
         message: Option<Value>,
         what: &str,
     ) -> InteractionReply {
-        let timeout = DEFAULT_INVOKE_TIMEOUT;
-        let start = tokio::time::Instant::now();
-        self.wait_for_live_gateway(timeout).await;
-        let (interaction_id, token) = {
-            let mut st = self.shared.lock();
-            let interaction_id = st.snowflake();
-            let token = format!("itoken-{interaction_id}");
-            let mut interaction = interaction_base(kind, interaction_id, &token, channel_id, presser, data);
-            if let Some(message) = message {
-                interaction["message"] = message;
-            }
-            if let Err(e) = serde_json::from_value::<serenity::all::Interaction>(interaction.clone()) {
-                panic!("fake discord: serenity would drop this INTERACTION_CREATE ({e}):\n{interaction:#}");
-            }
-            st.interactions.insert(
-                token.clone(),
-                PendingInteraction {
-                    channel_id,
-                    ..Default::default()
-                },
-            );
-            st.dispatch("INTERACTION_CREATE", interaction)
-                .expect("a live gateway session");
-            (interaction_id, token)
-        };
-        let remaining = timeout.saturating_sub(start.elapsed());
-        let what = format!("reply to {what} (token {token})");
-        self.wait_until(remaining, &what, |st| {
-            let pending = st.interactions.get(&token)?;
-            let callback = pending.callback.as_ref()?;
-            let callback_type = callback.get("type").and_then(Value::as_u64).unwrap_or(0) as u8;
-            let callback_data = callback.get("data").cloned().unwrap_or(Value::Null);
-            let (body, ephemeral) = if callback_type == CALLBACK_DEFERRED {
-                let (_, _, first) = pending.followups.first()?;
-                (
-                    first.clone(),
-                    has_ephemeral(&callback_data) || has_ephemeral(first),
-                )
-            } else {
-                (callback_data.clone(), has_ephemeral(&callback_data))
-            };
-            Some(InteractionReply {
-                callback_type,
-                content: body
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                ephemeral,
-                body,
-                callback: callback.clone(),
-                followups: pending.followups.clone(),
-                interaction_id,
-                token: token.clone(),
-                files: Vec::new(),
-            })
-        })
+        self.deliver_interaction(
+            channel_id,
+            DEFAULT_INVOKE_TIMEOUT,
+            what,
+            |_, interaction_id, token| {
+                let mut interaction =
+                    interaction_base(kind, interaction_id, token, channel_id, presser, data);
+                if let Some(message) = message {
+                    interaction["message"] = message;
+                }
+                interaction
+            },
+        )
         .await
     }
 }
